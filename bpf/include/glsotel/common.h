@@ -1,0 +1,44 @@
+/* Shared definitions for every glsotel BPF object: types, registers of the
+ * Go register ABI (amd64), the event ring buffer. No vmlinux.h: uprobes
+ * only need the UAPI pt_regs layout, which is stable. */
+#pragma once
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* x86-64 struct pt_regs as the kernel lays it out for BPF programs. */
+struct pt_regs {
+	__u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di;
+	__u64 orig_ax, ip, cs, flags, sp, ss;
+};
+
+/* Read one register into a local. The empty asm keeps clang 14 from folding
+ * several ctx loads into one modified ctx pointer, which the verifier
+ * rejects ("dereference of modified ctx ptr"). */
+#define GO_REG(ctx, r) ({ __u64 __v = (ctx)->r; asm volatile("" : "+r"(__v)); __v; })
+
+/* Go internal ABI (amd64): integer arguments and results in this order. */
+#define GO_ARG1(ctx) GO_REG(ctx, ax)
+#define GO_ARG2(ctx) GO_REG(ctx, bx)
+#define GO_ARG3(ctx) GO_REG(ctx, cx)
+#define GO_ARG4(ctx) GO_REG(ctx, di)
+#define GO_ARG5(ctx) GO_REG(ctx, si)
+#define GO_RET1(ctx) GO_REG(ctx, ax)
+/* The current g in ordinary Go code. Not on the system stack (g0 there). */
+#define GO_G(ctx) GO_REG(ctx, r14)
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+/* The kind that opens every event on the ring buffer; user space
+ * dispatches on it. */
+enum event_kind {
+	EVENT_KIND_GLS_OBSERVE = 1,
+	EVENT_KIND_GLS_SET = 2,
+};
+
+/* One ring buffer for every probe, shared through map replacement. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");

@@ -1,0 +1,121 @@
+// Command glsotel is the agent: it gives Go programs OpenTelemetry traces
+// through uprobes, with no change to the program.
+//
+//	glsotel run [flags] -- PROGRAM [ARGS...]
+//	glsotel attach --pid PID
+//	glsotel version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/glsotel/glsotel/instrumentation"
+	"github.com/glsotel/glsotel/instrumentation/glsmarker"
+	"github.com/glsotel/glsotel/internal/agent"
+)
+
+const usage = `usage:
+  glsotel run [flags] -- PROGRAM [ARGS...]   start PROGRAM with every probe attached
+  glsotel attach --pid PID                    attach to a running Go process
+  glsotel version
+`
+
+// exitUsage is the status for bad input and host problems.
+const exitUsage = 2
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	code := 0
+	switch args[0] {
+	case "run":
+		code, err = cmdRun(args[1:], stderr)
+	case "attach":
+		code, err = cmdAttach(args[1:], stderr)
+	case "version":
+		fmt.Fprintln(os.Stdout, "glsotel", version())
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(os.Stdout, usage)
+	default:
+		err = &agent.UsageError{Err: fmt.Errorf("unknown command %q (want run, attach or version)", args[0])}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "glsotel:", err)
+		return exitUsage
+	}
+	return code
+}
+
+func cmdRun(args []string, stderr io.Writer) (int, error) {
+	fs := newFlags("run", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 0, err
+	}
+	if fs.NArg() == 0 {
+		return 0, errors.New("run: name the program to start: glsotel run -- PROGRAM [ARGS...]")
+	}
+	rep := &glsmarker.Report{}
+	res, err := agent.Run(config(rep, stderr), fs.Arg(0), fs.Args()[1:])
+	if err != nil {
+		return 0, err
+	}
+	rep.WriteTree(stderr)
+	return res.ExitCode, nil
+}
+
+func cmdAttach(args []string, stderr io.Writer) (int, error) {
+	fs := newFlags("attach", stderr)
+	pid := fs.Int("pid", 0, "process id of the Go program to instrument")
+	if err := fs.Parse(args); err != nil {
+		return 0, err
+	}
+	if *pid <= 0 {
+		return 0, errors.New("attach: --pid PID is required")
+	}
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-sigs; close(stop) }()
+	rep := &glsmarker.Report{}
+	if _, err := agent.Attach(config(rep, stderr), *pid, stop); err != nil {
+		return 0, err
+	}
+	rep.WriteTree(stderr)
+	return 0, nil
+}
+
+func config(rep *glsmarker.Report, stderr io.Writer) agent.Config {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return agent.Config{
+		Probes: instrumentation.Probes(instrumentation.Outputs{Markers: rep.Add}),
+		Logger: log,
+	}
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}

@@ -1,0 +1,74 @@
+// Package probe declares instrumentation probes and is the one place that
+// loads, attaches and reads them. A probe is data: the symbols it hooks, its
+// entry and return programs, the struct offsets it needs, the Go releases it
+// supports and what to do when a target lacks it. Adding a library means
+// declaring one more Probe; nothing here changes.
+package probe
+
+import (
+	"github.com/cilium/ebpf"
+
+	"github.com/glsotel/glsotel/offsets"
+)
+
+// FailureMode says what happens when a probe cannot be used on a target
+// (a symbol is missing or the Go release is outside its range).
+type FailureMode int
+
+const (
+	// FailError refuses the target: the probe is essential.
+	FailError FailureMode = iota
+	// FailWarn logs one line and carries on without the probe.
+	FailWarn
+	// FailSkip carries on silently: the probe is optional by nature.
+	FailSkip
+)
+
+// Hook is one hooked function.
+type Hook struct {
+	// Symbol is the Go symbol, e.g. "net/http.serverHandler.ServeHTTP".
+	Symbol string
+	// Entry names the program attached just past the stack-check prologue
+	// ("" for none).
+	Entry string
+	// Return names the program attached at every RET instruction ("" for
+	// none). Never a uretprobe: those crash Go programs whose stack moves.
+	Return string
+}
+
+// Probe is the declaration of one instrumentation probe.
+type Probe struct {
+	// Name identifies the probe in logs and errors (usually the import path
+	// of the instrumented library).
+	Name string
+	// Spec returns the compiled BPF collection (bpf2go's loadXxx).
+	Spec func() (*ebpf.CollectionSpec, error)
+	// Hooks are the functions the probe attaches to.
+	Hooks []Hook
+	// Fields are the struct offsets the programs need. Each arrives as the
+	// volatile const named by ConstName(field).
+	Fields []offsets.Field
+	// MinGo is the oldest Go release the probe supports (zero: offsets.MinGo).
+	MinGo offsets.Version
+	// Failure says what to do when the probe cannot be used on a target.
+	Failure FailureMode
+	// Kinds lists the event kinds this probe puts on the ring buffer, and
+	// Handle receives each such event. Handle runs on the agent's single
+	// reader goroutine; raw is only valid during the call.
+	Kinds  []uint32
+	Handle func(raw []byte)
+}
+
+// ConstName is the volatile const that carries a field's offset into C:
+// "runtime.g.goid" -> "off_runtime_g_goid", "net/http.Request.Method" ->
+// "off_net_http_Request_Method".
+func ConstName(f offsets.Field) string {
+	b := []byte("off_" + string(f))
+	for i := 4; i < len(b); i++ {
+		c := b[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

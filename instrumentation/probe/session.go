@@ -1,0 +1,266 @@
+package probe
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/glsotel/glsotel/offsets"
+)
+
+// EventsMap is the ring buffer every probe writes to (bpf/include/glsotel/common.h).
+const EventsMap = "events"
+
+// Session is a set of probes loaded for one target binary and attached to
+// one process. Its methods are safe to call from one goroutine at a time,
+// except Stop, which may be called concurrently with Run.
+type Session struct {
+	log      *slog.Logger
+	shared   map[string]*ebpf.Map
+	colls    []*ebpf.Collection
+	links    []link.Link
+	progs    map[string]*ebpf.Program // "probe/program" -> program
+	handlers map[uint32]func([]byte)
+	reader   *ringbuf.Reader
+	active   []string
+}
+
+// Options tune Load.
+type Options struct {
+	// Logger receives warnings about probes left out (default: discard).
+	Logger *slog.Logger
+	// SharedMaps are the map names every object shares one instance of
+	// (beside the events ring buffer), e.g. the GLS maps.
+	SharedMaps []string
+}
+
+// Load loads every usable probe for bin and attaches it to process pid.
+// A probe that cannot be used follows its FailureMode. The caller must
+// Close the session.
+func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Session, err error) {
+	s := &Session{
+		log:      opts.Logger,
+		shared:   map[string]*ebpf.Map{},
+		progs:    map[string]*ebpf.Program{},
+		handlers: map[uint32]func([]byte){},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	shared := append([]string{EventsMap}, opts.SharedMaps...)
+
+	var fields []offsets.Field
+	for _, p := range probes {
+		fields = append(fields, p.Fields...)
+	}
+	slices.Sort(fields)
+	offs, err := bin.Fields(slices.Compact(fields))
+	if err != nil {
+		return nil, err
+	}
+
+	ex, err := link.OpenExecutable(bin.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", bin.Path, err)
+	}
+	for _, p := range probes {
+		if err := s.load(bin, ex, pid, p, offs, shared); err != nil {
+			switch {
+			case p.Failure == FailError || !errors.Is(err, errUnusable):
+				return nil, fmt.Errorf("probe %s: %w", p.Name, err)
+			case p.Failure == FailWarn:
+				s.log.Warn("probe left out", "probe", p.Name, "reason", err)
+			}
+			continue
+		}
+		s.active = append(s.active, p.Name)
+	}
+	events, ok := s.shared[EventsMap]
+	if !ok {
+		return nil, fmt.Errorf("%s: no probe could be attached", bin.Path)
+	}
+	if s.reader, err = ringbuf.NewReader(events); err != nil {
+		return nil, fmt.Errorf("open events ring buffer: %w", err)
+	}
+	return s, nil
+}
+
+// errUnusable marks a probe that does not fit the target (as opposed to an
+// agent or kernel failure, which is always an error).
+var errUnusable = errors.New("probe does not fit the target")
+
+func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, offs map[offsets.Field]uint64, shared []string) error {
+	min := p.MinGo
+	if min == (offsets.Version{}) {
+		min = offsets.MinGo
+	}
+	if bin.GoVersion.Less(min) {
+		return fmt.Errorf("%w: needs %s or newer, %s is %s", errUnusable, min, bin.Path, bin.GoVersion)
+	}
+	// Resolve every hooked function before loading anything.
+	funcs := make([]offsets.Func, len(p.Hooks))
+	for i, h := range p.Hooks {
+		fn, err := bin.Func(h.Symbol)
+		if errors.Is(err, offsets.ErrNoSymbol) {
+			return fmt.Errorf("%w: %w", errUnusable, err)
+		}
+		if err != nil {
+			return err
+		}
+		funcs[i] = fn
+	}
+
+	spec, err := p.Spec()
+	if err != nil {
+		return fmt.Errorf("load spec: %w", err)
+	}
+	if err := injectOffsets(spec, p, offs); err != nil {
+		return err
+	}
+	repl := map[string]*ebpf.Map{}
+	for _, name := range shared {
+		ms, ok := spec.Maps[name]
+		if !ok {
+			continue
+		}
+		if _, ok := s.shared[name]; !ok {
+			m, err := ebpf.NewMap(ms)
+			if err != nil {
+				return fmt.Errorf("create map %s: %w", name, err)
+			}
+			s.shared[name] = m
+		}
+		repl[name] = s.shared[name]
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: repl})
+	if err != nil {
+		return fmt.Errorf("load BPF objects: %w", err)
+	}
+	s.colls = append(s.colls, coll)
+
+	for i, h := range p.Hooks {
+		fn := funcs[i]
+		attach := func(prog string, off uint64) error {
+			pr, ok := coll.Programs[prog]
+			if !ok {
+				return fmt.Errorf("program %s not in BPF object", prog)
+			}
+			l, err := ex.Uprobe(h.Symbol, pr, &link.UprobeOptions{Address: fn.FileOffset, Offset: off, PID: pid})
+			if err != nil {
+				return fmt.Errorf("attach %s to %s+%#x: %w", prog, h.Symbol, off, err)
+			}
+			s.links = append(s.links, l)
+			s.progs[p.Name+"/"+prog] = pr
+			return nil
+		}
+		if h.Entry != "" {
+			if err := attach(h.Entry, fn.AfterPrologue); err != nil {
+				return err
+			}
+		}
+		if h.Return != "" {
+			for _, ret := range fn.Returns {
+				if err := attach(h.Return, ret); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, k := range p.Kinds {
+		s.handlers[k] = p.Handle
+	}
+	return nil
+}
+
+// injectOffsets sets every off_* const of spec; one the probe did not
+// declare is a programming error, reported by name.
+func injectOffsets(spec *ebpf.CollectionSpec, p *Probe, offs map[offsets.Field]uint64) error {
+	declared := map[string]offsets.Field{}
+	for _, f := range p.Fields {
+		declared[ConstName(f)] = f
+	}
+	for name, v := range spec.Variables {
+		if !strings.HasPrefix(name, "off_") {
+			continue
+		}
+		f, ok := declared[name]
+		if !ok {
+			return fmt.Errorf("BPF const %s is not declared in the probe's Fields", name)
+		}
+		if err := v.Set(offs[f]); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Active lists the probes attached.
+func (s *Session) Active() []string { return s.active }
+
+// Run dispatches events to the probes' handlers until Stop is called and
+// every event submitted before it has been handled. It blocks.
+func (s *Session) Run() error {
+	var rec ringbuf.Record
+	for {
+		if err := s.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, ringbuf.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("read events: %w", err)
+		}
+		if len(rec.RawSample) < 4 {
+			continue
+		}
+		if h := s.handlers[binary.LittleEndian.Uint32(rec.RawSample)]; h != nil {
+			h(rec.RawSample)
+		}
+	}
+}
+
+// Stop makes Run return once the events already submitted are handled.
+func (s *Session) Stop() error { return s.reader.Flush() }
+
+// RunCounts returns how often each attached program ran ("probe/program"),
+// which needs BPF statistics enabled (EnableStats).
+func (s *Session) RunCounts() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for name, p := range s.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("stats of %s: %w", name, err)
+		}
+		out[name] = st.RunCount
+	}
+	return out, nil
+}
+
+// Close detaches every probe and frees the BPF objects.
+func (s *Session) Close() error {
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	if s.reader != nil {
+		errs = append(errs, s.reader.Close())
+	}
+	for _, c := range s.colls {
+		c.Close()
+	}
+	for _, m := range s.shared {
+		errs = append(errs, m.Close())
+	}
+	s.links, s.colls, s.shared, s.reader = nil, nil, nil, nil
+	return errors.Join(errs...)
+}

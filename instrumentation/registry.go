@@ -1,0 +1,26 @@
+// Package instrumentation holds the explicit list of probes the agent loads.
+// Each instrumented library lives in its own folder below this one.
+package instrumentation
+
+import (
+	"github.com/glsotel/glsotel/instrumentation/glsmarker"
+	"github.com/glsotel/glsotel/instrumentation/probe"
+	"github.com/glsotel/glsotel/propagation"
+)
+
+// Outputs receive what the probes produce. Each function is called on the
+// agent's single event goroutine and must not block for long.
+type Outputs struct {
+	// Markers receives GLS marker observations (nil: markers not hooked).
+	Markers func(glsmarker.Observation)
+}
+
+// Probes returns every probe, in load order: GLS first, since every other
+// probe reads the context it keeps.
+func Probes(out Outputs) []*probe.Probe {
+	ps := []*probe.Probe{propagation.GoroutineProbe()}
+	if out.Markers != nil {
+		ps = append(ps, glsmarker.New(out.Markers))
+	}
+	return ps
+}

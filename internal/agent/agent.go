@@ -1,0 +1,186 @@
+// Package agent runs the agent's lifecycle: open the target, load and
+// attach the probes, read events, detach and flush.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/glsotel/glsotel/instrumentation/probe"
+	"github.com/glsotel/glsotel/offsets"
+	"github.com/glsotel/glsotel/process"
+	"github.com/glsotel/glsotel/propagation"
+)
+
+// Config is what an agent runs with.
+type Config struct {
+	// Probes to load, in order (see instrumentation.Probes).
+	Probes []*probe.Probe
+	Logger *slog.Logger
+	// RunCounts asks for per-program BPF run counts in the Result (enables
+	// kernel BPF statistics while the agent runs).
+	RunCounts bool
+	// Stdin, Stdout, Stderr of a started program (default: the agent's).
+	Stdin          *os.File
+	Stdout, Stderr *os.File
+}
+
+// Result describes a finished target.
+type Result struct {
+	ExitCode  int
+	Probes    []string          // probes that were attached
+	RunCounts map[string]uint64 // "probe/program" -> runs, when asked for
+}
+
+// UsageError is bad input from the user (no such program, not a Go binary,
+// Go too old): the CLI prints it as one line and exits 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// OpenTarget opens and checks the executable at path.
+func OpenTarget(path string) (*offsets.Binary, error) {
+	bin, err := offsets.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &UsageError{fmt.Errorf("%s: no such file", path)}
+		}
+		return nil, &UsageError{err}
+	}
+	if bin.GoVersion.Less(offsets.MinGo) {
+		bin.Close()
+		return nil, &UsageError{fmt.Errorf("%s was built with %s; glsotel needs %s or newer", path, bin.GoVersion, offsets.MinGo)}
+	}
+	return bin, nil
+}
+
+// Run starts program with args, attaches every probe before its main.main
+// runs, forwards signals to it, and returns when it has exited and every
+// event has been handled.
+func Run(cfg Config, program string, args []string) (Result, error) {
+	path, err := exec.LookPath(program)
+	if err != nil {
+		return Result{}, &UsageError{fmt.Errorf("%s: no such program", program)}
+	}
+	bin, err := OpenTarget(path)
+	if err != nil {
+		return Result{}, err
+	}
+	defer bin.Close()
+	if err := process.Preflight(); err != nil {
+		return Result{}, err
+	}
+
+	cmd := exec.Command(path, args...)
+	cmd.Args[0] = program
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = or(cfg.Stdin, os.Stdin), or(cfg.Stdout, os.Stdout), or(cfg.Stderr, os.Stderr)
+	child, err := process.StartStopped(cmd)
+	if err != nil {
+		return Result{}, fmt.Errorf("start %s: %w", program, err)
+	}
+	sess, stop, err := start(cfg, bin, child.Pid())
+	if err != nil {
+		cmd.Process.Kill()
+		child.Resume()
+		cmd.Wait()
+		return Result{}, err
+	}
+	defer sess.Close()
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+
+	if err := child.Resume(); err != nil {
+		cmd.Process.Kill()
+	}
+	werr := cmd.Wait()
+	res := Result{Probes: sess.Active()}
+	if cmd.ProcessState != nil {
+		res.ExitCode = process.ExitCode(cmd.ProcessState)
+	} else if werr != nil {
+		return res, fmt.Errorf("wait for %s: %w", program, werr)
+	}
+	res.RunCounts, err = stop()
+	return res, err
+}
+
+// start loads and attaches the probes to pid and starts reading events. stop
+// (call it once) waits for pending events and returns the run counts.
+func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (map[string]uint64, error), error) {
+	var statsOff func() error
+	if cfg.RunCounts {
+		c, err := probe.EnableStats()
+		if err != nil {
+			return nil, nil, err
+		}
+		statsOff = c.Close
+	}
+	sess, err := probe.Load(bin, pid, cfg.Probes, probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps})
+	if err != nil {
+		if statsOff != nil {
+			statsOff()
+		}
+		return nil, nil, fmt.Errorf("%s (%s): %w", bin.Path, bin.GoVersion, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Run() }()
+	stop := func() (map[string]uint64, error) {
+		var counts map[string]uint64
+		var err error
+		if statsOff != nil {
+			counts, err = sess.RunCounts()
+			statsOff()
+		}
+		return counts, errors.Join(err, sess.Stop(), <-done)
+	}
+	return sess, stop, nil
+}
+
+// Attach attaches to the running process pid and reads events until the
+// process exits or stop is closed.
+func Attach(cfg Config, pid int, stop <-chan struct{}) (Result, error) {
+	path, err := process.Executable(pid)
+	if err != nil {
+		return Result{}, &UsageError{err}
+	}
+	bin, err := OpenTarget(path)
+	if err != nil {
+		return Result{}, err
+	}
+	defer bin.Close()
+	if err := process.Preflight(); err != nil {
+		return Result{}, err
+	}
+	sess, finish, err := start(cfg, bin, pid)
+	if err != nil {
+		return Result{}, err
+	}
+	defer sess.Close()
+	exited := process.WaitExit(pid)
+	select {
+	case <-exited:
+	case <-stop:
+	}
+	res := Result{Probes: sess.Active()}
+	res.RunCounts, err = finish()
+	return res, err
+}
+
+func or(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}

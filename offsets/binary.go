@@ -1,0 +1,159 @@
+// Package offsets answers "where is X in this binary?": the Go and module
+// versions, function addresses, RET offsets, the end of the stack-check
+// prologue, and struct field offsets. It knows ELF, DWARF, pclntab and build
+// info, and nothing of BPF.
+package offsets
+
+import (
+	"debug/buildinfo"
+	"debug/dwarf"
+	"debug/elf"
+	"debug/gosym"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrNotGo is returned by Open for an executable without Go build info.
+var ErrNotGo = errors.New("not a Go binary (no Go build info)")
+
+// Binary is an opened Go executable. It is safe for concurrent use.
+type Binary struct {
+	Path      string
+	GoVersion Version
+	// Modules maps module path to version (the main module is not included).
+	Modules map[string]string
+
+	f *elf.File
+
+	symOnce sync.Once
+	syms    map[string]symbol
+	symErr  error
+
+	dwarfOnce sync.Once
+	dwarf     *dwarf.Data // nil when the binary carries no DWARF
+}
+
+type symbol struct{ addr, size uint64 }
+
+// Open reads the executable at path. The caller must Close it.
+func Open(path string) (*Binary, error) {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, ErrNotGo)
+	}
+	v, err := ParseVersion(info.GoVersion)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open ELF: %w", path, err)
+	}
+	if f.Machine != elf.EM_X86_64 {
+		f.Close()
+		return nil, fmt.Errorf("%s: architecture %s is not supported (amd64 only)", path, f.Machine)
+	}
+	mods := make(map[string]string, len(info.Deps))
+	for _, d := range info.Deps {
+		if d.Replace != nil {
+			d = d.Replace
+		}
+		mods[d.Path] = d.Version
+	}
+	return &Binary{Path: path, GoVersion: v, Modules: mods, f: f}, nil
+}
+
+// Close releases the underlying file.
+func (b *Binary) Close() error { return b.f.Close() }
+
+// Stripped reports whether the binary has no .symtab.
+func (b *Binary) Stripped() bool { return b.f.Section(".symtab") == nil }
+
+// HasDWARF reports whether struct offsets can be read from the binary itself.
+func (b *Binary) HasDWARF() bool { return b.dwarfData() != nil }
+
+func (b *Binary) dwarfData() *dwarf.Data {
+	b.dwarfOnce.Do(func() {
+		if d, err := b.f.DWARF(); err == nil {
+			b.dwarf = d
+		}
+	})
+	return b.dwarf
+}
+
+// symbols loads function symbols from .symtab, or from .gopclntab when the
+// binary is stripped (-ldflags=-s).
+func (b *Binary) symbols() (map[string]symbol, error) {
+	b.symOnce.Do(func() {
+		b.syms, b.symErr = b.symtab()
+		if b.symErr == nil && len(b.syms) > 0 {
+			return
+		}
+		b.syms, b.symErr = b.pclntab()
+	})
+	return b.syms, b.symErr
+}
+
+func (b *Binary) symtab() (map[string]symbol, error) {
+	syms, err := b.f.Symbols()
+	if err != nil {
+		if errors.Is(err, elf.ErrNoSymbols) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: read .symtab: %w", b.Path, err)
+	}
+	m := make(map[string]symbol, len(syms)/2)
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value != 0 {
+			m[s.Name] = symbol{addr: s.Value, size: s.Size}
+		}
+	}
+	return m, nil
+}
+
+func (b *Binary) pclntab() (map[string]symbol, error) {
+	sec := b.f.Section(".gopclntab")
+	text := b.f.Section(".text")
+	if sec == nil || text == nil {
+		return nil, fmt.Errorf("%s: no .symtab and no .gopclntab: cannot find functions", b.Path)
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("%s: read .gopclntab: %w", b.Path, err)
+	}
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if err != nil {
+		return nil, fmt.Errorf("%s: parse .gopclntab (%s): %w", b.Path, b.GoVersion, err)
+	}
+	m := make(map[string]symbol, len(tab.Funcs))
+	for _, fn := range tab.Funcs {
+		m[fn.Name] = symbol{addr: fn.Entry, size: fn.End - fn.Entry}
+	}
+	return m, nil
+}
+
+// fileOffset converts a virtual address to an offset in the file, which is
+// what uprobes attach to.
+func (b *Binary) fileOffset(addr uint64) (uint64, error) {
+	for _, p := range b.f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && addr >= p.Vaddr && addr < p.Vaddr+p.Filesz {
+			return addr - p.Vaddr + p.Off, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: address %#x is in no executable segment", b.Path, addr)
+}
+
+// code returns the bytes of [addr, addr+size).
+func (b *Binary) code(addr, size uint64) ([]byte, error) {
+	for _, s := range b.f.Sections {
+		if s.Type == elf.SHT_PROGBITS && addr >= s.Addr && addr+size <= s.Addr+s.Size {
+			buf := make([]byte, size)
+			if _, err := s.ReadAt(buf, int64(addr-s.Addr)); err != nil {
+				return nil, err
+			}
+			return buf, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: code at %#x+%d is in no section", b.Path, addr, size)
+}

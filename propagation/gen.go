@@ -1,0 +1,3 @@
+package propagation
+
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 -no-global-types -type gls_entry -type gls_key gls gls.bpf.c -- -I../bpf/include -I/usr/include/x86_64-linux-gnu
