@@ -1,0 +1,46 @@
+// Package testbuild builds fixture programs for tests, with a chosen Go
+// toolchain (downloaded through the module proxy on first use) and with or
+// without symbols and DWARF.
+package testbuild
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Toolchain names a Go release to build fixtures with.
+type Toolchain struct {
+	Name string // short name for subtests, e.g. "go1.23"
+	// Version is the GOTOOLCHAIN value ("local" for the Go running the test).
+	Version string
+}
+
+// Toolchains are the releases the GLS tests run across: g.goid sits at 160
+// in go1.23 and at 152 in go1.26.
+var Toolchains = []Toolchain{
+	{Name: strings.Join(strings.Split(runtime.Version(), ".")[:2], "."), Version: "local"},
+	{Name: "go1.23", Version: "go1.23.12"},
+}
+
+// Build compiles the main package in dir (relative to the calling test's
+// package) into a temporary directory and returns the binary's path.
+// stripped builds with -ldflags='-s -w': no .symtab, no DWARF.
+func Build(t testing.TB, dir string, tc Toolchain, stripped bool) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(dir))
+	args := []string{"build", "-o", out}
+	if stripped {
+		args = append(args, "-ldflags=-s -w")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN="+tc.Version, "GOFLAGS=", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s with %s: %v\n%s", dir, tc.Version, err, b)
+	}
+	return out
+}
