@@ -100,7 +100,14 @@ func cmdAttach(args []string, stderr io.Writer) (int, error) {
 }
 
 func config(rep *glsmarker.Report, stderr io.Writer) agent.Config {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{} // one short line per event; callers add time if they want it
+			}
+			return a
+		},
+	}))
 	return agent.Config{
 		Probes: instrumentation.Probes(instrumentation.Outputs{Markers: rep.Add}),
 		Logger: log,

@@ -6,6 +6,8 @@
 package probe
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf"
 
 	"github.com/glsotel/glsotel/offsets"
@@ -71,4 +73,32 @@ func ConstName(f offsets.Field) string {
 		}
 	}
 	return string(b)
+}
+
+// Check validates a declaration against its BPF object: every program it
+// names exists and every off_* const is declared in Fields. Tests run it
+// over the whole registry.
+func Check(p *Probe) error {
+	spec, err := p.Spec()
+	if err != nil {
+		return fmt.Errorf("probe %s: load spec: %w", p.Name, err)
+	}
+	for _, h := range p.Hooks {
+		for _, prog := range []string{h.Entry, h.Return} {
+			if _, ok := spec.Programs[prog]; prog != "" && !ok {
+				return fmt.Errorf("probe %s: program %s (hook %s) not in BPF object", p.Name, prog, h.Symbol)
+			}
+		}
+	}
+	offs := map[offsets.Field]uint64{}
+	for _, f := range p.Fields {
+		offs[f] = 0
+	}
+	if err := injectOffsets(spec, p, offs); err != nil {
+		return fmt.Errorf("probe %s: %w", p.Name, err)
+	}
+	if len(p.Kinds) > 0 && p.Handle == nil {
+		return fmt.Errorf("probe %s: emits events but has no Handle", p.Name)
+	}
+	return nil
 }

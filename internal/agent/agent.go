@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/glsotel/glsotel/instrumentation/probe"
@@ -133,6 +134,9 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 			statsOff()
 		}
 		return nil, nil, fmt.Errorf("%s (%s): %w", bin.Path, bin.GoVersion, err)
+	}
+	if cfg.Logger != nil {
+		cfg.Logger.Info("attached", "pid", pid, "exe", bin.Path, "go", bin.GoVersion.String(), "probes", strings.Join(sess.Active(), ","))
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Run() }()

@@ -3,15 +3,17 @@
 // glsObserve(expected) on goroutines that should see a value, and prints
 // "observations N": how many observations the agent should report.
 //
-// Usage: gls demo|direct|nest|concurrent|errgroup|own|stale|spawn [N]
+// Usage: gls demo|direct|nest|concurrent|errgroup|own|stale|spawn|exit|await [N]
 package main
 
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -45,6 +47,8 @@ func main() {
 	scenarios := map[string]func(int){
 		"demo": demo, "direct": direct, "nest": nest, "concurrent": concurrent,
 		"errgroup": group, "own": own, "stale": stale, "spawn": spawn,
+		"exit":  func(n int) { os.Exit(n) },
+		"await": await,
 	}
 	f, ok := scenarios[os.Args[1]]
 	if !ok {
@@ -59,6 +63,10 @@ func main() {
 // stores its own value passes that on instead; a pooled worker does not keep
 // a request's value after the request ended.
 func demo(int) {
+	fmt.Println(`demo: goroutine 1 stores 100 and starts a chain of three goroutines;
+      another child stores its own 200 and starts one more;
+      then request 300 starts a pooled worker, ends, and the worker is asked again.
+      The program writes nothing into GLS itself: the agent's probes do.`)
 	var wg sync.WaitGroup
 	glsSet(100)
 	observe(100)
@@ -211,4 +219,14 @@ func spawn(n int) {
 	}
 	wg.Wait()
 	fmt.Printf("ns_per_go %.1f\n", float64(time.Since(t).Nanoseconds())/float64(n))
+}
+
+// await prints "ready", waits for SIGUSR1 (an agent has attached), runs the
+// demo and exits; SIGTERM ends it as usual.
+func await(int) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	fmt.Println("ready")
+	<-ch
+	demo(0)
 }

@@ -1,0 +1,16 @@
+package instrumentation
+
+import (
+	"testing"
+
+	"github.com/glsotel/glsotel/instrumentation/glsmarker"
+	"github.com/glsotel/glsotel/instrumentation/probe"
+)
+
+func TestProbesMatchTheirBPFObjects(t *testing.T) {
+	for _, p := range Probes(Outputs{Markers: func(glsmarker.Observation) {}}) {
+		if err := probe.Check(p); err != nil {
+			t.Error(err)
+		}
+	}
+}
