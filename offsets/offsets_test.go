@@ -39,59 +39,54 @@ func TestParseVersion(t *testing.T) {
 // The binaries exercise both symbol sources (.symtab, .gopclntab) and both
 // offset sources (DWARF, table), for releases where g.goid differs.
 func TestBinary(t *testing.T) {
-	for _, tc := range testbuild.Toolchains {
-		for _, stripped := range []bool{false, true} {
-			name := tc.Name
-			if stripped {
-				name += "-stripped"
+	for _, v := range testbuild.Variants() {
+		tc, stripped := v.Toolchain, v.Stripped
+		t.Run(v.Name, func(t *testing.T) {
+			path := testbuild.Build(t, "../e2e/apps/gls", tc, stripped)
+			b, err := offsets.Open(path)
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Run(name, func(t *testing.T) {
-				path := testbuild.Build(t, "../e2e/apps/gls", tc, stripped)
-				b, err := offsets.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer b.Close()
-				if b.Stripped() != stripped || b.HasDWARF() == stripped {
-					t.Fatalf("Stripped()=%v HasDWARF()=%v for stripped=%v", b.Stripped(), b.HasDWARF(), stripped)
-				}
-				if got := b.Modules["golang.org/x/sync"]; got != "v0.10.0" {
-					t.Errorf("module golang.org/x/sync = %q", got)
-				}
-				fn, err := b.Func("runtime.newproc1")
-				if err != nil {
-					t.Fatal(err)
-				}
-				// newproc1 has a stack check: CMP (4 bytes) + JBE rel32 (6 bytes).
-				if fn.AfterPrologue != 10 || len(fn.Returns) == 0 || fn.FileOffset == 0 {
-					t.Errorf("newproc1 = %+v", fn)
-				}
-				// An empty leaf function has no stack check and one RET.
-				leaf, err := b.Func("main.glsSet")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if leaf.AfterPrologue != 0 || len(leaf.Returns) != 1 {
-					t.Errorf("glsSet = %+v", leaf)
-				}
-				f, err := b.Fields(offsets.RuntimeFields)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := map[string]uint64{"go1.23": 160, "go1.26": 152}[tc.Name]
-				if want != 0 && f["runtime.g.goid"] != want {
-					t.Errorf("runtime.g.goid = %d, want %d", f["runtime.g.goid"], want)
-				}
-				_, err = b.Func("main.noSuchFunction")
-				if !errors.Is(err, offsets.ErrNoSymbol) || !strings.Contains(err.Error(), "main.noSuchFunction") || !strings.Contains(err.Error(), path) {
-					t.Errorf("missing symbol: %v", err)
-				}
-				_, err = b.Fields([]offsets.Field{"runtime.g.noSuchField"})
-				if !errors.Is(err, offsets.ErrNoField) || !strings.Contains(err.Error(), "runtime.g.noSuchField") || !strings.Contains(err.Error(), b.GoVersion.String()) {
-					t.Errorf("missing field: %v", err)
-				}
-			})
-		}
+			defer b.Close()
+			if b.Stripped() != stripped || b.HasDWARF() == stripped {
+				t.Fatalf("Stripped()=%v HasDWARF()=%v for stripped=%v", b.Stripped(), b.HasDWARF(), stripped)
+			}
+			if got := b.Modules["golang.org/x/sync"]; got != "v0.10.0" {
+				t.Errorf("module golang.org/x/sync = %q", got)
+			}
+			fn, err := b.Func("runtime.newproc1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// newproc1 has a stack check: CMP (4 bytes) + JBE rel32 (6 bytes).
+			if fn.AfterPrologue != 10 || len(fn.Returns) == 0 || fn.FileOffset == 0 {
+				t.Errorf("newproc1 = %+v", fn)
+			}
+			// An empty leaf function has no stack check and one RET.
+			leaf, err := b.Func("main.glsSet")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if leaf.AfterPrologue != 0 || len(leaf.Returns) != 1 {
+				t.Errorf("glsSet = %+v", leaf)
+			}
+			f, err := b.Fields(offsets.RuntimeFields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]uint64{"go1.23": 160, "go1.26": 152}[tc.Name]
+			if want != 0 && f["runtime.g.goid"] != want {
+				t.Errorf("runtime.g.goid = %d, want %d", f["runtime.g.goid"], want)
+			}
+			_, err = b.Func("main.noSuchFunction")
+			if !errors.Is(err, offsets.ErrNoSymbol) || !strings.Contains(err.Error(), "main.noSuchFunction") || !strings.Contains(err.Error(), path) {
+				t.Errorf("missing symbol: %v", err)
+			}
+			_, err = b.Fields([]offsets.Field{"runtime.g.noSuchField"})
+			if !errors.Is(err, offsets.ErrNoField) || !strings.Contains(err.Error(), "runtime.g.noSuchField") || !strings.Contains(err.Error(), b.GoVersion.String()) {
+				t.Errorf("missing field: %v", err)
+			}
+		})
 	}
 }
 

@@ -23,7 +23,11 @@ var ErrNotSupported = errors.New("not supported on this host")
 // Preflight checks privileges and kernel support before anything is loaded,
 // so that the user gets one clear line instead of a BPF error.
 func Preflight() error {
-	caps, err := effectiveCaps()
+	return preflight("/proc/self/status", "/sys/bus/event_source/devices/uprobe/type")
+}
+
+func preflight(status, uprobePMU string) error {
+	caps, err := effectiveCaps(status)
 	if err != nil {
 		return err
 	}
@@ -32,14 +36,14 @@ func Preflight() error {
 	if !has(capSysAdmin) && !(has(capBPF) && has(capPerfmon)) {
 		return fmt.Errorf("needs root, or CAP_BPF and CAP_PERFMON (effective capabilities %#x): %w", caps, ErrNotSupported)
 	}
-	if _, err := os.Stat("/sys/bus/event_source/devices/uprobe/type"); err != nil {
-		return fmt.Errorf("kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe; CONFIG_UPROBES): %w", ErrNotSupported)
+	if _, err := os.Stat(uprobePMU); err != nil {
+		return fmt.Errorf("kernel has no uprobe PMU (%s; CONFIG_UPROBES): %w", uprobePMU, ErrNotSupported)
 	}
 	return nil
 }
 
-func effectiveCaps() (uint64, error) {
-	f, err := os.Open("/proc/self/status")
+func effectiveCaps(status string) (uint64, error) {
+	f, err := os.Open(status)
 	if err != nil {
 		return 0, fmt.Errorf("read capabilities: %w", err)
 	}
@@ -50,7 +54,7 @@ func effectiveCaps() (uint64, error) {
 			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		}
 	}
-	return 0, errors.New("read capabilities: no CapEff in /proc/self/status")
+	return 0, fmt.Errorf("read capabilities: no CapEff in %s", status)
 }
 
 // Executable returns a path that names the executable of process pid, even

@@ -3,6 +3,7 @@ package propagation_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,13 +43,7 @@ func run(t testing.TB, bin string, args ...string) ([]glsmarker.Observation, map
 		t.Fatalf("probes attached: %v", res.Probes)
 	}
 	out, _ := os.ReadFile(stdout.Name())
-	kv := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if k, v, ok := strings.Cut(line, " "); ok {
-			kv[k] = v
-		}
-	}
-	return rep.Observations(), kv, res.RunCounts
+	return rep.Observations(), parseKV(out), res.RunCounts
 }
 
 func observations(obs []glsmarker.Observation) (out []glsmarker.Observation) {
@@ -64,54 +59,48 @@ func observations(obs []glsmarker.Observation) (out []glsmarker.Observation) {
 // ancestor's live value, for each scenario of the fixture, built by two Go
 // releases (g.goid at different offsets), with and without symbols/DWARF.
 func TestGLS(t *testing.T) {
-	for _, tc := range testbuild.Toolchains {
-		for _, stripped := range []bool{false, true} {
-			name := tc.Name
-			if stripped {
-				name += "-stripped"
-			}
-			t.Run(name, func(t *testing.T) {
-				bin := testbuild.Build(t, fixture, tc, stripped)
-				for _, sc := range []struct {
-					name string
-					arg  []string
-					want int // observations, or 0 to trust the fixture's count alone
-				}{
-					{"direct", nil, 2},
-					{"nest20", []string{"nest", "20"}, 20},
-					{"concurrent10000", []string{"concurrent", "10000"}, 10000},
-					{"errgroup", nil, 50},
-					{"own", nil, 5},
-					{"stale", nil, 0},
-					{"demo", nil, 0},
-				} {
-					t.Run(sc.name, func(t *testing.T) {
-						args := sc.arg
-						if args == nil {
-							args = []string{sc.name}
-						}
-						all, kv, counts := run(t, bin, args...)
-						obs := observations(all)
-						n, _ := strconv.Atoi(kv["observations"])
-						if len(obs) != n || (sc.want != 0 && n != sc.want) {
-							t.Fatalf("agent saw %d observations, program made %d, want %d", len(obs), n, sc.want)
-						}
-						bad := 0
-						for _, o := range obs {
-							if !o.OK() {
-								if bad++; bad <= 5 {
-									t.Errorf("goroutine %d (parent %d) saw %d from goroutine %d, expected %d", o.Goid, o.ParentGoid, o.Value, o.OriginGoid, o.Expect)
-								}
+	for _, v := range testbuild.Variants() {
+		t.Run(v.Name, func(t *testing.T) {
+			bin := testbuild.Build(t, fixture, v.Toolchain, v.Stripped)
+			for _, sc := range []struct {
+				name string
+				arg  []string
+				want int // observations, or 0 to trust the fixture's count alone
+			}{
+				{"direct", nil, 2},
+				{"nest20", []string{"nest", "20"}, 20},
+				{"concurrent10000", []string{"concurrent", "10000"}, 10000},
+				{"errgroup", nil, 50},
+				{"own", nil, 5},
+				{"stale", nil, 0},
+				{"demo", nil, 0},
+			} {
+				t.Run(sc.name, func(t *testing.T) {
+					args := sc.arg
+					if args == nil {
+						args = []string{sc.name}
+					}
+					all, kv, counts := run(t, bin, args...)
+					obs := observations(all)
+					n, _ := strconv.Atoi(kv["observations"])
+					if len(obs) != n || (sc.want != 0 && n != sc.want) {
+						t.Fatalf("agent saw %d observations, program made %d, want %d", len(obs), n, sc.want)
+					}
+					bad := 0
+					for _, o := range obs {
+						if !o.OK() {
+							if bad++; bad <= 5 {
+								t.Errorf("goroutine %d (parent %d) saw %d from goroutine %d, expected %d", o.Goid, o.ParentGoid, o.Value, o.OriginGoid, o.Expect)
 							}
 						}
-						if bad > 0 {
-							t.Fatalf("%d of %d observations wrong", bad, len(obs))
-						}
-						checkScenario(t, sc.name, all, counts)
-					})
-				}
-			})
-		}
+					}
+					if bad > 0 {
+						t.Fatalf("%d of %d observations wrong", bad, len(obs))
+					}
+					checkScenario(t, sc.name, all, counts)
+				})
+			}
+		})
 	}
 }
 
@@ -175,15 +164,20 @@ func BenchmarkGoroutineCreation(b *testing.B) {
 }
 
 func runPlain(bin string, args ...string) (map[string]string, error) {
-	out, err := execOutput(bin, args...)
+	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s %v: %w", bin, args, err)
 	}
+	return parseKV(out), nil
+}
+
+// parseKV reads the fixture's "key value" output lines.
+func parseKV(out []byte) map[string]string {
 	kv := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if k, v, ok := strings.Cut(line, " "); ok {
 			kv[k] = v
 		}
 	}
-	return kv, nil
+	return kv
 }

@@ -61,6 +61,19 @@ func OpenTarget(path string) (*offsets.Binary, error) {
 	return bin, nil
 }
 
+// openChecked opens the target and checks this host can instrument it.
+func openChecked(path string) (*offsets.Binary, error) {
+	bin, err := OpenTarget(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := process.Preflight(); err != nil {
+		bin.Close()
+		return nil, err
+	}
+	return bin, nil
+}
+
 // Run starts program with args, attaches every probe before its main.main
 // runs, forwards signals to it, and returns when it has exited and every
 // event has been handled.
@@ -69,14 +82,11 @@ func Run(cfg Config, program string, args []string) (Result, error) {
 	if err != nil {
 		return Result{}, &UsageError{fmt.Errorf("%s: no such program", program)}
 	}
-	bin, err := OpenTarget(path)
+	bin, err := openChecked(path)
 	if err != nil {
 		return Result{}, err
 	}
 	defer bin.Close()
-	if err := process.Preflight(); err != nil {
-		return Result{}, err
-	}
 
 	cmd := exec.Command(path, args...)
 	cmd.Args[0] = program
@@ -159,14 +169,11 @@ func Attach(cfg Config, pid int, stop <-chan struct{}) (Result, error) {
 	if err != nil {
 		return Result{}, &UsageError{err}
 	}
-	bin, err := OpenTarget(path)
+	bin, err := openChecked(path)
 	if err != nil {
 		return Result{}, err
 	}
 	defer bin.Close()
-	if err := process.Preflight(); err != nil {
-		return Result{}, err
-	}
 	sess, finish, err := start(cfg, bin, pid)
 	if err != nil {
 		return Result{}, err

@@ -44,3 +44,19 @@ func Build(t testing.TB, dir string, tc Toolchain, stripped bool) string {
 	}
 	return out
 }
+
+// Variant is one way of building a fixture.
+type Variant struct {
+	Name      string // e.g. "go1.23-stripped"
+	Toolchain Toolchain
+	Stripped  bool
+}
+
+// Variants is every toolchain, with and without symbols and DWARF.
+func Variants() []Variant {
+	var vs []Variant
+	for _, tc := range Toolchains {
+		vs = append(vs, Variant{tc.Name, tc, false}, Variant{tc.Name + "-stripped", tc, true})
+	}
+	return vs
+}
