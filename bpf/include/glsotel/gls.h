@@ -91,7 +91,8 @@ static __always_inline int resolve_live(__u32 tgid, const struct gls_entry *e, s
 {
 	struct ended_key ek = { .tgid = tgid };
 	*out = *e;
-	for (int i = 0; i < GLS_MAX_ENDED_WALK; i++) {
+	/* GLS_MAX_ENDED_WALK ended spans followed, plus one liveness check. */
+	for (int i = 0; i <= GLS_MAX_ENDED_WALK; i++) {
 		if (span_id_u64(out->sc.span_id) == 0)
 			return 0;
 		__builtin_memcpy(ek.span_id, out->sc.span_id, 8);

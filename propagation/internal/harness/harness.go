@@ -1,0 +1,18 @@
+// Package harness loads a BPF object that exposes gls.h's helpers to
+// BPF_PROG_TEST_RUN, for tests only.
+package harness
+
+import "github.com/cilium/ebpf"
+
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 -no-global-types -type gls_entry -type gls_key -type ended_key -type lookup_result harness harness.bpf.c -- -I../../../bpf/include -I/usr/include/x86_64-linux-gnu
+
+// Spec returns the harness collection.
+func Spec() (*ebpf.CollectionSpec, error) { return loadHarness() }
+
+// Exported aliases of the generated types, so tests fill maps with the C layout.
+type (
+	Entry     = harnessGlsEntry
+	Key       = harnessGlsKey
+	EndedKey  = harnessEndedKey
+	LookupRes = harnessLookupResult
+)
