@@ -150,3 +150,11 @@ func WaitExit(pid int) <-chan struct{} {
 	}()
 	return ch
 }
+
+// InForegroundGroup reports whether this process belongs to the foreground
+// process group of the terminal on stdin: then keyboard signals reach its
+// children too.
+func InForegroundGroup() bool {
+	fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && fg == unix.Getpgrp()
+}

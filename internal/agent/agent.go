@@ -104,17 +104,13 @@ func Run(cfg Config, program string, args []string) (Result, error) {
 	}
 	defer sess.Close()
 
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
-	go func() {
-		for s := range sigs {
-			cmd.Process.Signal(s)
-		}
-	}()
+	stopForwarding := forwardSignals(cmd.Process)
+	defer stopForwarding()
 
 	if err := child.Resume(); err != nil {
 		cmd.Process.Kill()
+		cmd.Wait()
+		return Result{}, err
 	}
 	werr := cmd.Wait()
 	res := Result{Probes: sess.Active()}
@@ -187,6 +183,28 @@ func Attach(cfg Config, pid int, stop <-chan struct{}) (Result, error) {
 	res := Result{Probes: sess.Active()}
 	res.RunCounts, err = finish()
 	return res, err
+}
+
+// forwardSignals relays the signals a supervisor sends to the program.
+// Keyboard signals (Ctrl-C, Ctrl-\) from a terminal whose foreground group
+// we share already reach the program: relaying them would deliver them
+// twice, so the agent only survives them to flush.
+func forwardSignals(p *os.Process) (stop func()) {
+	keyboard := process.InForegroundGroup()
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	go func() {
+		for s := range sigs {
+			if keyboard && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
+				continue
+			}
+			p.Signal(s)
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(sigs)
+	}
 }
 
 func or(f, def *os.File) *os.File {
