@@ -11,6 +11,13 @@ command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	# apt's own output goes to a log (maintainer scripts can disturb a shared
+	# stdout); it is shown only when the install fails.
+	log=$(mktemp)
+	if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"; } </dev/null >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "install-deps: apt-get install ${need[*]} failed" >&2
+		exit 1
+	fi
+	rm -f "$log"
 fi
