@@ -2,7 +2,7 @@
 
 // Test harness for gls.h: runs its helpers under BPF_PROG_TEST_RUN so their
 // logic is tested in the kernel's verifier and runtime, without uprobes.
-#include "glsotel/gls.h"
+#include "glsotel/traceparent.h"
 
 struct lookup_result {
 	__u32 found;
@@ -20,5 +20,24 @@ int gls_lookup(__u64 *args)
 	__u64 goid = args[1];
 	__builtin_memset(&result, 0, sizeof(result));
 	result.found = lookup_context(tgid, goid, &result.entry);
+	return 0;
+}
+
+struct parse_result {
+	__u32 ok;
+	__u32 _pad;
+	struct span_context sc;
+};
+
+__u8 tp_input[64];
+__u32 tp_input_len;
+struct parse_result tp_result;
+
+// parse_traceparent(tp_input[0..tp_input_len)) into tp_result.
+SEC("raw_tp")
+int traceparent_parse(void *ctx)
+{
+	__builtin_memset(&tp_result, 0, sizeof(tp_result));
+	tp_result.ok = parse_traceparent(tp_input, tp_input_len, &tp_result.sc);
 	return 0;
 }

@@ -4,7 +4,7 @@ package harness
 
 import "github.com/cilium/ebpf"
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 -no-global-types -type gls_entry -type gls_key -type ended_key -type lookup_result harness harness.bpf.c -- -I../../../bpf/include -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 -no-global-types -type gls_entry -type gls_key -type ended_key -type lookup_result -type parse_result harness harness.bpf.c -- -I../../../bpf/include -I/usr/include/x86_64-linux-gnu
 
 // Spec returns the harness collection.
 func Spec() (*ebpf.CollectionSpec, error) { return loadHarness() }
@@ -15,4 +15,5 @@ type (
 	Key       = harnessGlsKey
 	EndedKey  = harnessEndedKey
 	LookupRes = harnessLookupResult
+	ParseRes  = harnessParseResult
 )

@@ -46,6 +46,19 @@ type harnessLookupResult struct {
 	Entry harnessGlsEntry
 }
 
+type harnessParseResult struct {
+	_   structs.HostLayout
+	Ok  uint32
+	Pad uint32
+	Sc  struct {
+		_       structs.HostLayout
+		TraceId [16]uint8
+		SpanId  [8]uint8
+		Flags   uint8
+		Pad     [7]uint8
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -54,9 +67,13 @@ const (
 	harnessMapGlsContexts            = "gls_contexts"
 	harnessMapGlsEnded               = "gls_ended"
 	harnessProgGlsLookup             = "gls_lookup"
+	harnessProgTraceparentParse      = "traceparent_parse"
 	harnessVarOffRuntimeG_goid       = "off_runtime_g_goid"
 	harnessVarOffRuntimeG_parentGoid = "off_runtime_g_parentGoid"
 	harnessVarResult                 = "result"
+	harnessVarTpInput                = "tp_input"
+	harnessVarTpInputLen             = "tp_input_len"
+	harnessVarTpResult               = "tp_result"
 )
 
 // loadHarness returns the embedded CollectionSpec for harness.
@@ -101,7 +118,8 @@ type harnessSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessProgramSpecs struct {
-	GlsLookup *ebpf.ProgramSpec `ebpf:"gls_lookup"`
+	GlsLookup        *ebpf.ProgramSpec `ebpf:"gls_lookup"`
+	TraceparentParse *ebpf.ProgramSpec `ebpf:"traceparent_parse"`
 }
 
 // harnessMapSpecs contains maps before they are loaded into the kernel.
@@ -120,6 +138,9 @@ type harnessVariableSpecs struct {
 	OffRuntimeG_goid       *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
 	Result                 *ebpf.VariableSpec `ebpf:"result"`
+	TpInput                *ebpf.VariableSpec `ebpf:"tp_input"`
+	TpInputLen             *ebpf.VariableSpec `ebpf:"tp_input_len"`
+	TpResult               *ebpf.VariableSpec `ebpf:"tp_result"`
 }
 
 // harnessObjects contains all objects after they have been loaded into the kernel.
@@ -162,18 +183,23 @@ type harnessVariables struct {
 	OffRuntimeG_goid       *ebpf.Variable `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
 	Result                 *ebpf.Variable `ebpf:"result"`
+	TpInput                *ebpf.Variable `ebpf:"tp_input"`
+	TpInputLen             *ebpf.Variable `ebpf:"tp_input_len"`
+	TpResult               *ebpf.Variable `ebpf:"tp_result"`
 }
 
 // harnessPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessPrograms struct {
-	GlsLookup *ebpf.Program `ebpf:"gls_lookup"`
+	GlsLookup        *ebpf.Program `ebpf:"gls_lookup"`
+	TraceparentParse *ebpf.Program `ebpf:"traceparent_parse"`
 }
 
 func (p *harnessPrograms) Close() error {
 	return _HarnessClose(
 		p.GlsLookup,
+		p.TraceparentParse,
 	)
 }
 

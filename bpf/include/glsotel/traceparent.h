@@ -1,0 +1,51 @@
+/* W3C traceparent parsing in BPF. Same rules as propagation.ParseTraceparent
+ * (Go); both are tested on one table of inputs. */
+#pragma once
+#include "gls.h"
+
+#define TRACEPARENT_LEN 55
+
+static __always_inline int tp_hex(__u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* tp_decode decodes n bytes from 2n lowercase hex digits; 0 on bad input. */
+static __always_inline int tp_decode(const __u8 *src, __u8 *dst, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int hi = tp_hex(src[2 * i]), lo = tp_hex(src[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		dst[i] = (hi << 4) | lo;
+	}
+	return 1;
+}
+
+/* parse_traceparent parses buf[0..len), already copied from user memory and
+ * trimmed (buf holds at least TRACEPARENT_LEN + 1 bytes). Returns 1 and
+ * fills *sc for a valid value, 0 otherwise. */
+static __always_inline int parse_traceparent(const __u8 *buf, __u32 len, struct span_context *sc)
+{
+	__u8 ver, flags;
+	if (len < TRACEPARENT_LEN || buf[2] != '-' || buf[35] != '-' || buf[52] != '-')
+		return 0;
+	if (!tp_decode(buf, &ver, 1) || ver == 0xff)
+		return 0;
+	if (len > TRACEPARENT_LEN && (ver == 0 || buf[TRACEPARENT_LEN] != '-'))
+		return 0;
+	if (!tp_decode(buf + 3, sc->trace_id, 16) || !tp_decode(buf + 36, sc->span_id, 8) ||
+	    !tp_decode(buf + 53, &flags, 1))
+		return 0;
+	sc->flags = flags;
+	__u64 t0, t1;
+	__builtin_memcpy(&t0, sc->trace_id, 8);
+	__builtin_memcpy(&t1, sc->trace_id + 8, 8);
+	if ((t0 | t1) == 0 || span_id_u64(sc->span_id) == 0)
+		return 0;
+	return 1;
+}
