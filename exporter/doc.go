@@ -1,3 +1,4 @@
 // Package exporter turns finished spans into OTLP through the OpenTelemetry
-// Go SDK. It never sees BPF types. (Spans arrive with the net/http probes.)
+// Go SDK, configured by the standard OTEL_* variables (ConfigFromEnv). It
+// never sees BPF types.
 package exporter
