@@ -99,4 +99,3 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("sampler arg 1.5: %v", err)
 	}
 }
-
