@@ -1,0 +1,165 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Span is a finished span as a probe's converter reports it: ids and times
+// were made in BPF; nothing here is a BPF type.
+type Span struct {
+	Name    string
+	Kind    trace.SpanKind
+	TraceID trace.TraceID
+	SpanID  trace.SpanID
+	Parent  trace.SpanID // zero: a root in this process
+	// RemoteParent marks Parent as coming from another process (traceparent).
+	RemoteParent bool
+	Sampled      bool
+	Start, End   time.Time
+	Attributes   []attribute.KeyValue
+	Status       codes.Code
+	StatusMsg    string
+}
+
+// Target describes the instrumented process, for the resource.
+type Target struct {
+	Pid        int
+	Executable string // path
+	GoVersion  string // e.g. go1.23.12
+}
+
+// Version is glsotel's version, reported as telemetry.distro.version.
+var Version = "dev"
+
+// Exporter sends spans through the SDK's batch processor. Export and
+// Shutdown may be called from several goroutines.
+type Exporter struct {
+	proc sdktrace.SpanProcessor
+	res  *resource.Resource
+	exp  sdktrace.SpanExporter
+}
+
+// New builds the pipeline cfg describes (nil Exporter-free when disabled or
+// OTEL_TRACES_EXPORTER=none: Export then drops). console writes to out.
+func New(ctx context.Context, cfg Config, t Target, out io.Writer) (*Exporter, error) {
+	if cfg.Disabled || cfg.Exporter == "none" {
+		return &Exporter{}, nil
+	}
+	exp, err := newSpanExporter(ctx, cfg, out)
+	if err != nil {
+		return nil, err
+	}
+	proc := sdktrace.NewBatchSpanProcessor(exp,
+		sdktrace.WithMaxQueueSize(cfg.BatchMaxQueueSize),
+		sdktrace.WithMaxExportBatchSize(cfg.BatchMaxExportSize),
+		sdktrace.WithBatchTimeout(cfg.BatchScheduleDelay),
+		sdktrace.WithExportTimeout(cfg.BatchExportTimeout))
+	return &Exporter{proc: proc, res: newResource(cfg, t), exp: exp}, nil
+}
+
+func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.SpanExporter, error) {
+	if cfg.Exporter == "console" {
+		return NewConsole(out), nil
+	}
+	switch cfg.Protocol {
+	case "grpc":
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(cfg.Endpoint), otlptracegrpc.WithHeaders(cfg.Headers), otlptracegrpc.WithTimeout(cfg.Timeout)}
+		if cfg.Insecure {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		}
+		if cfg.Compression == "gzip" {
+			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
+		}
+		return otlptracegrpc.New(ctx, opts...)
+	default:
+		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(cfg.Endpoint), otlptracehttp.WithHeaders(cfg.Headers), otlptracehttp.WithTimeout(cfg.Timeout)}
+		if cfg.Insecure {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
+		if cfg.Compression == "gzip" {
+			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
+		} else {
+			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.NoCompression))
+		}
+		return otlptracehttp.New(ctx, opts...)
+	}
+}
+
+// newResource: OTEL_RESOURCE_ATTRIBUTES, then what we know of the target;
+// service.name from OTEL_SERVICE_NAME, else the attributes, else the
+// executable's name.
+func newResource(cfg Config, t Target) *resource.Resource {
+	exe := filepath.Base(t.Executable)
+	attrs := make([]attribute.KeyValue, 0, len(cfg.ResourceAttributes)+6)
+	for k, v := range cfg.ResourceAttributes {
+		attrs = append(attrs, attribute.String(k, v))
+	}
+	service := cfg.ServiceName
+	if service == "" {
+		service = cfg.ResourceAttributes[string(semconv.ServiceNameKey)]
+	}
+	if service == "" {
+		service = exe
+	}
+	attrs = append(attrs,
+		semconv.ServiceName(service),
+		semconv.ProcessPID(t.Pid),
+		semconv.ProcessExecutableName(exe),
+		semconv.ProcessRuntimeName("go"),
+		semconv.ProcessRuntimeVersion(t.GoVersion),
+		semconv.TelemetryDistroName("glsotel"),
+		semconv.TelemetryDistroVersion(Version),
+		semconv.TelemetrySDKLanguageGo,
+	)
+	return resource.NewWithAttributes(semconv.SchemaURL, attrs...)
+}
+
+// scope names the instrumentation in every exported span.
+var scope = instrumentation.Scope{Name: "github.com/glsotel/glsotel"}
+
+// Export queues a finished span; unsampled spans are dropped here. It never
+// blocks: when the queue is full the SDK drops the span.
+func (e *Exporter) Export(s Span) {
+	if e.proc == nil || !s.Sampled {
+		return
+	}
+	flags := trace.FlagsSampled
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.SpanID, TraceFlags: flags})
+	var parent trace.SpanContext
+	if s.Parent.IsValid() {
+		parent = trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.Parent, TraceFlags: flags, Remote: s.RemoteParent})
+	}
+	e.proc.OnEnd(tracetest.SpanStub{
+		Name: s.Name, SpanContext: sc, Parent: parent, SpanKind: s.Kind,
+		StartTime: s.Start, EndTime: s.End, Attributes: s.Attributes,
+		Status:   sdktrace.Status{Code: s.Status, Description: s.StatusMsg},
+		Resource: e.res, InstrumentationScope: scope,
+	}.Snapshot())
+}
+
+// Shutdown flushes queued spans and stops the exporter, within ctx.
+func (e *Exporter) Shutdown(ctx context.Context) error {
+	if e.proc == nil {
+		return nil
+	}
+	if err := e.proc.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("flush spans: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+var (
+	t0      = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	traceID = trace.TraceID{0x4b, 0xf9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+)
+
+// sampleTrace: a server span joined from a remote caller, a client span
+// under it, and a database span under the client's sibling goroutine.
+func sampleTrace() []Span {
+	return []Span{
+		{Name: "GET", Kind: trace.SpanKindClient, TraceID: traceID, SpanID: trace.SpanID{2}, Parent: trace.SpanID{1}, Sampled: true,
+			Start: t0.Add(time.Millisecond), End: t0.Add(3 * time.Millisecond), Attributes: []attribute.KeyValue{attribute.String("url.full", "http://127.0.0.1/x")}},
+		{Name: "GET /users/{id}", Kind: trace.SpanKindServer, TraceID: traceID, SpanID: trace.SpanID{1}, Parent: trace.SpanID{9}, RemoteParent: true, Sampled: true,
+			Start: t0, End: t0.Add(5 * time.Millisecond), Status: codes.Error,
+			Attributes: []attribute.KeyValue{attribute.String("http.request.method", "GET"), attribute.Int("http.response.status_code", 500)}},
+		{Name: "SELECT users", Kind: trace.SpanKindClient, TraceID: traceID, SpanID: trace.SpanID{3}, Parent: trace.SpanID{1}, Sampled: true,
+			Start: t0.Add(2 * time.Millisecond), End: t0.Add(4 * time.Millisecond)},
+		{Name: "dropped: not sampled", TraceID: traceID, SpanID: trace.SpanID{4}, Sampled: false, Start: t0, End: t0},
+	}
+}
+
+func config(t *testing.T, kv map[string]string) Config {
+	t.Helper()
+	c, err := ConfigFromEnv(env(kv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var target = Target{Pid: 42, Executable: "/srv/bin/users", GoVersion: "go1.23.12"}
+
+func TestConsole(t *testing.T) {
+	var out bytes.Buffer
+	e, err := New(context.Background(), config(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"}), target, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sampleTrace() {
+		e.Export(s)
+	}
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := `trace 4bf90102030405060708090a0b0c0d0e
+  GET /users/{id} [server 5ms ERROR remote parent 0900000000000000] http.request.method=GET http.response.status_code=500
+    GET [client 2ms] url.full=http://127.0.0.1/x
+    SELECT users [client 2ms]
+`
+	if out.String() != want {
+		t.Errorf("console:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// checkExported asserts what an OTLP receiver got for sampleTrace.
+func checkExported(t *testing.T, reqs []*coltracepb.ExportTraceServiceRequest) {
+	t.Helper()
+	var spans []*tracepb.Span
+	res := map[string]string{}
+	for _, r := range reqs {
+		for _, rs := range r.ResourceSpans {
+			for _, a := range rs.Resource.Attributes {
+				res[a.Key] = a.Value.String()
+			}
+			for _, ss := range rs.ScopeSpans {
+				spans = append(spans, ss.Spans...)
+			}
+		}
+	}
+	if len(spans) != 3 {
+		t.Fatalf("got %d spans, want 3", len(spans))
+	}
+	for k, v := range map[string]string{"service.name": "users", "process.pid": "42", "process.runtime.version": "go1.23.12", "telemetry.distro.name": "glsotel", "deployment.environment": "test"} {
+		if !strings.Contains(res[k], v) {
+			t.Errorf("resource %s = %q, want %q", k, res[k], v)
+		}
+	}
+	for _, s := range spans {
+		if !bytes.Equal(s.TraceId, traceID[:]) {
+			t.Errorf("%s: trace id %x", s.Name, s.TraceId)
+		}
+		switch s.Name {
+		case "GET /users/{id}":
+			if s.ParentSpanId[0] != 9 || s.Kind != tracepb.Span_SPAN_KIND_SERVER || s.Status.Code != tracepb.Status_STATUS_CODE_ERROR ||
+				s.StartTimeUnixNano != uint64(t0.UnixNano()) || s.EndTimeUnixNano != uint64(t0.Add(5*time.Millisecond).UnixNano()) {
+				t.Errorf("server span: %v", s)
+			}
+		case "GET", "SELECT users":
+			if s.ParentSpanId[0] != 1 || s.Kind != tracepb.Span_SPAN_KIND_CLIENT {
+				t.Errorf("%s: %v", s.Name, s)
+			}
+		default:
+			t.Errorf("unexpected span %s", s.Name)
+		}
+	}
+}
+
+func TestOTLPHTTP(t *testing.T) {
+	var mu sync.Mutex
+	var reqs []*coltracepb.ExportTraceServiceRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req := &coltracepb.ExportTraceServiceRequest{}
+		if r.URL.Path != "/v1/traces" || r.Header.Get("Api-Key") != "secret" || proto.Unmarshal(body, req) != nil {
+			t.Errorf("bad request %s %v", r.URL.Path, r.Header)
+		}
+		mu.Lock()
+		reqs = append(reqs, req)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer srv.Close()
+	e, err := New(context.Background(), config(t, map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_EXPORTER_OTLP_HEADERS": "api-key=secret",
+		"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+	}), target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sampleTrace() {
+		e.Export(s)
+	}
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	checkExported(t, reqs)
+}
+
+type grpcReceiver struct {
+	coltracepb.UnimplementedTraceServiceServer
+	mu   sync.Mutex
+	reqs []*coltracepb.ExportTraceServiceRequest
+}
+
+func (g *grpcReceiver) Export(_ context.Context, r *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	g.mu.Lock()
+	g.reqs = append(g.reqs, r)
+	g.mu.Unlock()
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+func TestOTLPGRPC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	recv := &grpcReceiver{}
+	coltracepb.RegisterTraceServiceServer(srv, recv)
+	go srv.Serve(ln)
+	defer srv.Stop()
+	e, err := New(context.Background(), config(t, map[string]string{
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + ln.Addr().String(),
+		"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+	}), target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sampleTrace() {
+		e.Export(s)
+	}
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	checkExported(t, recv.reqs)
+}
+
+// With the collector unreachable, Export never blocks the agent (the SDK
+// drops what its bounded queue cannot hold), and Shutdown is bounded.
+func TestUnreachableCollector(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	e, err := New(context.Background(), config(t, map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + addr, "OTEL_BSP_MAX_QUEUE_SIZE": "64", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16",
+		"OTEL_EXPORTER_OTLP_TIMEOUT": "200",
+	}), target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	span := sampleTrace()[0]
+	for i := 0; i < 100000; i++ {
+		span.SpanID[7] = byte(i)
+		e.Export(span)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("100000 exports took %v with the collector down", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	e.Shutdown(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took until %v", d)
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	for _, kv := range []map[string]string{{"OTEL_SDK_DISABLED": "true"}, {"OTEL_TRACES_EXPORTER": "none"}} {
+		e, err := New(context.Background(), config(t, kv), target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Export(sampleTrace()[0])
+		if err := e.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
