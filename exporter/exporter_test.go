@@ -52,9 +52,11 @@ func config(t *testing.T, kv map[string]string) Config {
 
 var target = Target{Pid: 42, Executable: "/srv/bin/users", GoVersion: "go1.23.12"}
 
-func TestConsole(t *testing.T) {
-	var out bytes.Buffer
-	e, err := New(context.Background(), config(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"}), target, &out)
+// exportSample sends sampleTrace through an exporter configured by kv and
+// flushes it.
+func exportSample(t *testing.T, kv map[string]string, out io.Writer) {
+	t.Helper()
+	e, err := New(context.Background(), config(t, kv), target, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +66,11 @@ func TestConsole(t *testing.T) {
 	if err := e.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestConsole(t *testing.T) {
+	var out bytes.Buffer
+	exportSample(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"}, &out)
 	want := `trace 4bf90102030405060708090a0b0c0d0e
   GET /users/{id} [server 5ms ERROR remote parent 0900000000000000] http.request.method=GET http.response.status_code=500
     GET [client 2ms] url.full=http://127.0.0.1/x
@@ -132,19 +139,10 @@ func TestOTLPHTTP(t *testing.T) {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}))
 	defer srv.Close()
-	e, err := New(context.Background(), config(t, map[string]string{
+	exportSample(t, map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_EXPORTER_OTLP_HEADERS": "api-key=secret",
 		"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
-	}), target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range sampleTrace() {
-		e.Export(s)
-	}
-	if err := e.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	mu.Lock()
 	defer mu.Unlock()
 	checkExported(t, reqs)
@@ -173,19 +171,10 @@ func TestOTLPGRPC(t *testing.T) {
 	coltracepb.RegisterTraceServiceServer(srv, recv)
 	go srv.Serve(ln)
 	defer srv.Stop()
-	e, err := New(context.Background(), config(t, map[string]string{
+	exportSample(t, map[string]string{
 		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + ln.Addr().String(),
 		"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
-	}), target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range sampleTrace() {
-		e.Export(s)
-	}
-	if err := e.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
 	checkExported(t, recv.reqs)
