@@ -3,7 +3,6 @@ package exporter
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,9 +44,10 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("%s=%q: %s", e.Var, e.Value, e.Reason)
 }
 
-var samplers = map[string]bool{
-	"always_on": true, "always_off": true, "traceidratio": true,
-	"parentbased_always_on": true, "parentbased_always_off": true, "parentbased_traceidratio": true,
+// samplers are the OTEL_TRACES_SAMPLER values glsotel implements.
+var samplers = []string{
+	"always_off", "always_on", "parentbased_always_off", "parentbased_always_on",
+	"parentbased_traceidratio", "traceidratio",
 }
 
 // ConfigFromEnv reads the configuration through getenv (os.Getenv in the
@@ -61,7 +61,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Protocol:    e.oneOf2("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "grpc", "http/protobuf"),
 		Compression: e.oneOf2("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", "none", "gzip", "none"),
 		Timeout:     e.millis2("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", 10*time.Second),
-		Sampler:     e.oneOf("OTEL_TRACES_SAMPLER", "parentbased_always_on", keys(samplers)...),
+		Sampler:     e.oneOf("OTEL_TRACES_SAMPLER", "parentbased_always_on", samplers...),
 
 		BatchScheduleDelay: e.millis("OTEL_BSP_SCHEDULE_DELAY", 5*time.Second),
 		BatchExportTimeout: e.millis("OTEL_BSP_EXPORT_TIMEOUT", 30*time.Second),
@@ -272,13 +272,4 @@ func (e *envReader) bool2(name, fallback string) *bool {
 	}
 	b := e.bool(n, false)
 	return &b
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

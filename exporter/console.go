@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -116,7 +117,7 @@ func writeTree(w io.Writer, id trace.TraceID, spans []sdktrace.ReadOnlySpan) {
 func describe(s sdktrace.ReadOnlySpan) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s [%s %s", s.Name(), s.SpanKind(), s.EndTime().Sub(s.StartTime()).Round(time.Microsecond))
-	if s.Status().Code.String() == "Error" {
+	if s.Status().Code == codes.Error {
 		b.WriteString(" ERROR")
 	}
 	if p := s.Parent(); p.IsRemote() {

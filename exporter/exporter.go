@@ -50,13 +50,13 @@ var Version = "dev"
 // Exporter sends spans through the SDK's batch processor. Export and
 // Shutdown may be called from several goroutines.
 type Exporter struct {
-	proc sdktrace.SpanProcessor
+	proc sdktrace.SpanProcessor // nil: export disabled
 	res  *resource.Resource
-	exp  sdktrace.SpanExporter
 }
 
-// New builds the pipeline cfg describes (nil Exporter-free when disabled or
-// OTEL_TRACES_EXPORTER=none: Export then drops). console writes to out.
+// New builds the pipeline cfg describes. When the SDK is disabled or
+// OTEL_TRACES_EXPORTER=none, the Exporter drops everything. The console
+// exporter writes to out.
 func New(ctx context.Context, cfg Config, t Target, out io.Writer) (*Exporter, error) {
 	if cfg.Disabled || cfg.Exporter == "none" {
 		return &Exporter{}, nil
@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg Config, t Target, out io.Writer) (*Exporter, e
 		sdktrace.WithMaxExportBatchSize(cfg.BatchMaxExportSize),
 		sdktrace.WithBatchTimeout(cfg.BatchScheduleDelay),
 		sdktrace.WithExportTimeout(cfg.BatchExportTimeout))
-	return &Exporter{proc: proc, res: newResource(cfg, t), exp: exp}, nil
+	return &Exporter{proc: proc, res: newResource(cfg, t)}, nil
 }
 
 func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.SpanExporter, error) {
