@@ -30,11 +30,13 @@ type Span struct {
 	Parent  trace.SpanID // zero: a root in this process
 	// RemoteParent marks Parent as coming from another process (traceparent).
 	RemoteParent bool
-	Sampled      bool
-	Start, End   time.Time
-	Attributes   []attribute.KeyValue
-	Status       codes.Code
-	StatusMsg    string
+	// TraceState is the W3C tracestate the trace arrived with ("" for none).
+	TraceState string
+	Sampled    bool
+	Start, End time.Time
+	Attributes []attribute.KeyValue
+	Status     codes.Code
+	StatusMsg  string
 }
 
 // Target describes the instrumented process, for the resource.
@@ -140,10 +142,11 @@ func (e *Exporter) Export(s Span) {
 		return
 	}
 	flags := trace.FlagsSampled
-	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.SpanID, TraceFlags: flags})
+	ts, _ := trace.ParseTraceState(s.TraceState) // invalid: dropped, as a propagator would
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.SpanID, TraceFlags: flags, TraceState: ts})
 	var parent trace.SpanContext
 	if s.Parent.IsValid() {
-		parent = trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.Parent, TraceFlags: flags, Remote: s.RemoteParent})
+		parent = trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.Parent, TraceFlags: flags, TraceState: ts, Remote: s.RemoteParent})
 	}
 	e.proc.OnEnd(tracetest.SpanStub{
 		Name: s.Name, SpanContext: sc, Parent: parent, SpanKind: s.Kind,

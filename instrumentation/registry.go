@@ -3,7 +3,10 @@
 package instrumentation
 
 import (
+	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
+	"github.com/glsotel/glsotel/instrumentation/net/http/client"
+	"github.com/glsotel/glsotel/instrumentation/net/http/server"
 	"github.com/glsotel/glsotel/instrumentation/probe"
 	"github.com/glsotel/glsotel/propagation"
 )
@@ -13,12 +16,17 @@ import (
 type Outputs struct {
 	// Markers receives GLS marker observations (nil: markers not hooked).
 	Markers func(glsmarker.Observation)
+	// Spans receives finished spans (nil: no span probes).
+	Spans func(exporter.Span)
 }
 
 // Probes returns every probe, in load order: GLS first, since every other
 // probe reads the context it keeps.
 func Probes(out Outputs) []*probe.Probe {
 	ps := []*probe.Probe{propagation.GoroutineProbe()}
+	if out.Spans != nil {
+		ps = append(ps, server.New(out.Spans), client.New(out.Spans))
+	}
 	if out.Markers != nil {
 		ps = append(ps, glsmarker.New(out.Markers))
 	}

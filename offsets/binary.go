@@ -11,6 +11,9 @@ import (
 	"debug/gosym"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -23,12 +26,18 @@ type Binary struct {
 	GoVersion Version
 	// Modules maps module path to version (the main module is not included).
 	Modules map[string]string
+	// SwissMaps reports whether the runtime's maps are swiss tables (Go 1.24
+	// and later unless built with GOEXPERIMENT=noswissmap).
+	SwissMaps bool
 
 	f *elf.File
 
 	symOnce sync.Once
 	syms    map[string]symbol
 	symErr  error
+
+	itabOnce sync.Once
+	itabs    map[uint64]string
 
 	dwarfOnce sync.Once
 	dwarf     *dwarf.Data // nil when the binary carries no DWARF
@@ -61,7 +70,41 @@ func Open(path string) (*Binary, error) {
 		}
 		mods[d.Path] = d.Version
 	}
-	return &Binary{Path: path, GoVersion: v, Modules: mods, f: f}, nil
+	return &Binary{Path: path, GoVersion: v, Modules: mods, SwissMaps: swissMaps(v, info.Settings), f: f}, nil
+}
+
+func swissMaps(v Version, settings []debug.BuildSetting) bool {
+	if v.Less(Version{Major: 1, Minor: 24}) {
+		return false
+	}
+	for _, s := range settings {
+		if s.Key == "GOEXPERIMENT" && slices.Contains(strings.Split(s.Value, ","), "noswissmap") {
+			return false
+		}
+	}
+	return true
+}
+
+// ItabType names the dynamic type of the interface table at addr, e.g.
+// "*net.OpError" for go:itab.*net.OpError,error. Only static itabs (made by
+// the linker) of unstripped binaries are known.
+func (b *Binary) ItabType(addr uint64) (string, bool) {
+	b.itabOnce.Do(func() {
+		b.itabs = map[uint64]string{}
+		syms, err := b.f.Symbols()
+		if err != nil {
+			return
+		}
+		for _, s := range syms {
+			if name, ok := strings.CutPrefix(s.Name, "go:itab."); ok && s.Value != 0 {
+				if i := strings.LastIndexByte(name, ','); i > 0 {
+					b.itabs[s.Value] = name[:i]
+				}
+			}
+		}
+	})
+	t, ok := b.itabs[addr]
+	return t, ok
 }
 
 // Close releases the underlying file.

@@ -14,7 +14,7 @@ import (
 var Fields = []offsets.Field{"runtime.g.goid", "runtime.g.parentGoid"}
 
 // SharedMaps are the GLS maps: one instance serves every loaded object.
-var SharedMaps = []string{"gls_contexts", "gls_ended"}
+var SharedMaps = []string{"gls_contexts", "gls_ended", "ctx_owners"}
 
 // GoroutineProbe copies a goroutine's context into each goroutine it
 // creates: one uprobe on the RETs of runtime.newproc1, one hit per `go`
@@ -28,3 +28,7 @@ func GoroutineProbe() *probe.Probe {
 		Failure: probe.FailError,
 	}
 }
+
+// ContextFields are the offsets bpf/include/glsotel/context.h reads to walk a
+// context.Context's parent chain; every probe that includes it declares them.
+var ContextFields = []offsets.Field{"context.cancelCtx.Context", "runtime.iface.tab", "runtime.iface.data"}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glsotel/glsotel/instrumentation"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/internal/agent"
 	"github.com/glsotel/glsotel/internal/testbuild"
@@ -29,7 +28,7 @@ func run(t testing.TB, bin string, args ...string) ([]glsmarker.Observation, map
 	defer stdout.Close()
 	rep := &glsmarker.Report{}
 	res, err := agent.Run(agent.Config{
-		Probes:    instrumentation.Probes(instrumentation.Outputs{Markers: rep.Add}),
+		Markers:   rep.Add,
 		RunCounts: true,
 		Stdout:    stdout,
 	}, bin, args)

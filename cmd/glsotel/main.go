@@ -17,7 +17,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/glsotel/glsotel/instrumentation"
+	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/internal/agent"
 )
@@ -70,7 +70,11 @@ func cmdRun(args []string, stderr io.Writer) (int, error) {
 		return 0, errors.New("run: name the program to start: glsotel run -- PROGRAM [ARGS...]")
 	}
 	rep := &glsmarker.Report{}
-	res, err := agent.Run(config(rep, stderr), fs.Arg(0), fs.Args()[1:])
+	cfg, err := config(rep, stderr)
+	if err != nil {
+		return 0, err
+	}
+	res, err := agent.Run(cfg, fs.Arg(0), fs.Args()[1:])
 	if err != nil {
 		return 0, err
 	}
@@ -92,14 +96,24 @@ func cmdAttach(args []string, stderr io.Writer) (int, error) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-sigs; close(stop) }()
 	rep := &glsmarker.Report{}
-	if _, err := agent.Attach(config(rep, stderr), *pid, stop); err != nil {
+	cfg, err := config(rep, stderr)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := agent.Attach(cfg, *pid, stop); err != nil {
 		return 0, err
 	}
 	rep.WriteTree(stderr)
 	return 0, nil
 }
 
-func config(rep *glsmarker.Report, stderr io.Writer) agent.Config {
+// config wires the agent: OTEL_* variables (an invalid one is a usage
+// error naming it), logging to stderr, markers into rep.
+func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
+	exp, err := exporter.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return agent.Config{}, &agent.UsageError{Err: err}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -108,10 +122,7 @@ func config(rep *glsmarker.Report, stderr io.Writer) agent.Config {
 			return a
 		},
 	}))
-	return agent.Config{
-		Probes: instrumentation.Probes(instrumentation.Outputs{Markers: rep.Add}),
-		Logger: log,
-	}
+	return agent.Config{Markers: rep.Add, Export: &exp, Console: stderr, Logger: log}, nil
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {

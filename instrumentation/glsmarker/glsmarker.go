@@ -71,7 +71,7 @@ func New(sink func(Observation)) *probe.Probe {
 		Fields:  propagation.Fields,
 		Failure: probe.FailSkip,
 		Kinds:   []uint32{uint32(markerEventKindEVENT_KIND_GLS_SET), uint32(markerEventKindEVENT_KIND_GLS_OBSERVE)},
-		Handle: func(raw []byte) {
+		Handle: func(_ *probe.Target, raw []byte) {
 			var ev markerMarkerEvent
 			if binary.Read(bytes.NewReader(raw), binary.LittleEndian, &ev) == nil {
 				sink(convert(ev))

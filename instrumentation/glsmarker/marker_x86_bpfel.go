@@ -18,6 +18,8 @@ type markerEventKind uint32
 const (
 	markerEventKindEVENT_KIND_GLS_OBSERVE markerEventKind = 1
 	markerEventKindEVENT_KIND_GLS_SET     markerEventKind = 2
+	markerEventKindEVENT_KIND_HTTP_SERVER markerEventKind = 3
+	markerEventKindEVENT_KIND_HTTP_CLIENT markerEventKind = 4
 )
 
 type markerMarkerEvent struct {

@@ -50,15 +50,28 @@ type Probe struct {
 	// Fields are the struct offsets the programs need. Each arrives as the
 	// volatile const named by ConstName(field).
 	Fields []offsets.Field
+	// Optional fields exist only in some releases; a missing one arrives
+	// as 0, which the program must check.
+	Optional []offsets.Field
+	// Consts returns further volatile consts that depend on the binary
+	// (e.g. a map layout), by name. May be nil.
+	Consts func(*offsets.Binary) map[string]any
 	// MinGo is the oldest Go release the probe supports (zero: offsets.MinGo).
 	MinGo offsets.Version
 	// Failure says what to do when the probe cannot be used on a target.
 	Failure FailureMode
 	// Kinds lists the event kinds this probe puts on the ring buffer, and
-	// Handle receives each such event. Handle runs on the agent's single
-	// reader goroutine; raw is only valid during the call.
+	// Handle receives each such event with the target it came from. Handle
+	// runs on the agent's single reader goroutine; raw is only valid during
+	// the call.
 	Kinds  []uint32
-	Handle func(raw []byte)
+	Handle func(t *Target, raw []byte)
+}
+
+// Target is what converters may need to know of the instrumented binary.
+type Target struct {
+	Bin   *offsets.Binary
+	Clock Clock
 }
 
 // ConstName is the volatile const that carries a field's offset into C:
@@ -91,7 +104,7 @@ func Check(p *Probe) error {
 		}
 	}
 	offs := map[offsets.Field]uint64{}
-	for _, f := range p.Fields {
+	for _, f := range append(p.Fields, p.Optional...) {
 		offs[f] = 0
 	}
 	if err := injectOffsets(spec, p, offs); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -27,7 +26,8 @@ type Session struct {
 	colls    []*ebpf.Collection
 	links    []link.Link
 	progs    map[string]*ebpf.Program // "probe/program" -> program
-	handlers map[uint32]func([]byte)
+	handlers map[uint32]func(*Target, []byte)
+	target   *Target
 	reader   *ringbuf.Reader
 	active   []string
 }
@@ -39,6 +39,9 @@ type Options struct {
 	// SharedMaps are the map names every object shares one instance of
 	// (beside the events ring buffer), e.g. the GLS maps.
 	SharedMaps []string
+	// Consts are set in every object that declares them (e.g. the
+	// sampler), by name.
+	Consts map[string]any
 }
 
 // Load loads every usable probe for bin and attaches it to process pid.
@@ -49,7 +52,8 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 		log:      opts.Logger,
 		shared:   map[string]*ebpf.Map{},
 		progs:    map[string]*ebpf.Program{},
-		handlers: map[uint32]func([]byte){},
+		handlers: map[uint32]func(*Target, []byte){},
+		target:   &Target{Bin: bin, Clock: NewClock()},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -60,23 +64,12 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 		}
 	}()
 	shared := append([]string{EventsMap}, opts.SharedMaps...)
-
-	var fields []offsets.Field
-	for _, p := range probes {
-		fields = append(fields, p.Fields...)
-	}
-	slices.Sort(fields)
-	offs, err := bin.Fields(slices.Compact(fields))
-	if err != nil {
-		return nil, err
-	}
-
 	ex, err := link.OpenExecutable(bin.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", bin.Path, err)
 	}
 	for _, p := range probes {
-		if err := s.load(bin, ex, pid, p, offs, shared); err != nil {
+		if err := s.load(bin, ex, pid, p, shared, opts.Consts); err != nil {
 			switch {
 			case p.Failure == FailError || !errors.Is(err, errUnusable):
 				return nil, fmt.Errorf("probe %s: %w", p.Name, err)
@@ -101,7 +94,7 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 // agent or kernel failure, which is always an error).
 var errUnusable = errors.New("probe does not fit the target")
 
-func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, offs map[offsets.Field]uint64, shared []string) error {
+func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, shared []string, consts map[string]any) error {
 	min := p.MinGo
 	if min == (offsets.Version{}) {
 		min = offsets.MinGo
@@ -122,11 +115,23 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 		funcs[i] = fn
 	}
 
+	offs, err := fieldOffsets(bin, p)
+	if err != nil {
+		return err
+	}
 	spec, err := p.Spec()
 	if err != nil {
 		return fmt.Errorf("load spec: %w", err)
 	}
 	if err := injectOffsets(spec, p, offs); err != nil {
+		return err
+	}
+	if p.Consts != nil {
+		if err := setConsts(spec, p.Consts(bin)); err != nil {
+			return err
+		}
+	}
+	if err := setConsts(spec, consts); err != nil {
 		return err
 	}
 	repl := map[string]*ebpf.Map{}
@@ -184,11 +189,50 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 	return nil
 }
 
+// fieldOffsets resolves a probe's fields; a missing required one makes the
+// probe unusable on this target, a missing optional one is 0.
+func fieldOffsets(bin *offsets.Binary, p *Probe) (map[offsets.Field]uint64, error) {
+	offs, err := bin.Fields(p.Fields)
+	if errors.Is(err, offsets.ErrNoField) {
+		return nil, fmt.Errorf("%w: %w", errUnusable, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range p.Optional {
+		got, err := bin.Fields([]offsets.Field{f})
+		switch {
+		case err == nil:
+			offs[f] = got[f]
+		case errors.Is(err, offsets.ErrNoField):
+			offs[f] = 0
+		default:
+			return nil, err
+		}
+	}
+	return offs, nil
+}
+
+// setConsts sets the named consts the spec declares (others are skipped:
+// not every object needs every const).
+func setConsts(spec *ebpf.CollectionSpec, consts map[string]any) error {
+	for name, val := range consts {
+		v, ok := spec.Variables[name]
+		if !ok {
+			continue
+		}
+		if err := v.Set(val); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // injectOffsets sets every off_* const of spec; one the probe did not
 // declare is a programming error, reported by name.
 func injectOffsets(spec *ebpf.CollectionSpec, p *Probe, offs map[offsets.Field]uint64) error {
 	declared := map[string]offsets.Field{}
-	for _, f := range p.Fields {
+	for _, f := range append(p.Fields, p.Optional...) {
 		declared[ConstName(f)] = f
 	}
 	for name, v := range spec.Variables {
@@ -224,7 +268,7 @@ func (s *Session) Run() error {
 			continue
 		}
 		if h := s.handlers[binary.LittleEndian.Uint32(rec.RawSample)]; h != nil {
-			h(rec.RawSample)
+			h(s.target, rec.RawSample)
 		}
 	}
 }

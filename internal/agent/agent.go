@@ -3,8 +3,10 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -12,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/glsotel/glsotel/exporter"
+	"github.com/glsotel/glsotel/instrumentation"
+	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/instrumentation/probe"
 	"github.com/glsotel/glsotel/offsets"
 	"github.com/glsotel/glsotel/process"
@@ -20,9 +25,14 @@ import (
 
 // Config is what an agent runs with.
 type Config struct {
-	// Probes to load, in order (see instrumentation.Probes).
-	Probes []*probe.Probe
-	Logger *slog.Logger
+	// Markers receives GLS marker observations (nil: not hooked).
+	Markers func(glsmarker.Observation)
+	// Export configures span export (nil: no span probes are loaded).
+	Export *exporter.Config
+	// Console receives the console exporter's trace trees (default: the
+	// agent's stderr, so they never mix with the program's stdout).
+	Console io.Writer
+	Logger  *slog.Logger
 	// RunCounts asks for per-program BPF run counts in the Result (enables
 	// kernel BPF statistics while the agent runs).
 	RunCounts bool
@@ -126,6 +136,30 @@ func Run(cfg Config, program string, args []string) (Result, error) {
 // start loads and attaches the probes to pid and starts reading events. stop
 // (call it once) waits for pending events and returns the run counts.
 func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (map[string]uint64, error), error) {
+	out := instrumentation.Outputs{Markers: cfg.Markers}
+	var consts map[string]any
+	var exp *exporter.Exporter
+	if cfg.Export != nil {
+		sampler, err := propagation.ParseSampler(cfg.Export.Sampler, cfg.Export.SamplerArg)
+		if err != nil {
+			return nil, nil, &UsageError{err}
+		}
+		consts = sampler.Consts()
+		exp, err = exporter.New(context.Background(), *cfg.Export,
+			exporter.Target{Pid: pid, Executable: bin.Path, GoVersion: bin.GoVersion.String()}, console(cfg.Console))
+		if err != nil {
+			return nil, nil, fmt.Errorf("exporter: %w", err)
+		}
+		out.Spans = exp.Export
+	}
+	shutdown := func() error {
+		if exp == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Export.BatchExportTimeout)
+		defer cancel()
+		return exp.Shutdown(ctx)
+	}
 	var statsOff func() error
 	if cfg.RunCounts {
 		c, err := probe.EnableStats()
@@ -134,11 +168,12 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 		}
 		statsOff = c.Close
 	}
-	sess, err := probe.Load(bin, pid, cfg.Probes, probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps})
+	sess, err := probe.Load(bin, pid, instrumentation.Probes(out), probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps, Consts: consts})
 	if err != nil {
 		if statsOff != nil {
 			statsOff()
 		}
+		shutdown()
 		return nil, nil, fmt.Errorf("%s (%s): %w", bin.Path, bin.GoVersion, err)
 	}
 	if cfg.Logger != nil {
@@ -153,7 +188,8 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 			counts, err = sess.RunCounts()
 			statsOff()
 		}
-		return counts, errors.Join(err, sess.Stop(), <-done)
+		err = errors.Join(err, sess.Stop(), <-done)
+		return counts, errors.Join(err, shutdown())
 	}
 	return sess, stop, nil
 }
@@ -212,4 +248,11 @@ func or(f, def *os.File) *os.File {
 		return f
 	}
 	return def
+}
+
+func console(w io.Writer) io.Writer {
+	if w != nil {
+		return w
+	}
+	return os.Stderr
 }

@@ -35,6 +35,8 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 enum event_kind {
 	EVENT_KIND_GLS_OBSERVE = 1,
 	EVENT_KIND_GLS_SET = 2,
+	EVENT_KIND_HTTP_SERVER = 3,
+	EVENT_KIND_HTTP_CLIENT = 4,
 };
 
 /* One ring buffer for every probe, shared through map replacement. */
@@ -42,3 +44,36 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
+
+/* Go strings copied into events: len bytes of s are valid (truncated to the
+ * array). Sizes are powers of two. */
+#define GO_STR_TYPE(n) struct go_str##n { __u32 len; __u8 s[n]; }
+GO_STR_TYPE(16);
+GO_STR_TYPE(64);
+GO_STR_TYPE(128);
+GO_STR_TYPE(256);
+
+/* read_go_str copies the Go string whose header (ptr, len) is at addr into
+ * dst (cap bytes) and returns the bytes copied. */
+static __always_inline __u32 read_go_str_into(__u8 *dst, __u32 cap, __u64 addr)
+{
+	struct { __u64 ptr, len; } h = {};
+	if (!addr || bpf_probe_read_user(&h, sizeof(h), (void *)addr) || !h.ptr)
+		return 0;
+	__u64 n = h.len;
+	if (n > cap)
+		n = cap;
+	if (n == 0 || bpf_probe_read_user(dst, n, (void *)h.ptr))
+		return 0;
+	return n;
+}
+#define read_go_str(dst, addr) ((dst)->len = read_go_str_into((dst)->s, sizeof((dst)->s), (addr)))
+
+/* read_ptr reads a pointer-sized word of user memory (0 on failure). */
+static __always_inline __u64 read_ptr(__u64 addr)
+{
+	__u64 v = 0;
+	if (addr)
+		bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}

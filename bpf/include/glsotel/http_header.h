@@ -1,0 +1,177 @@
+/* Reading an http.Header (map[string][]string) in place, for both runtime
+ * map layouts: swiss tables (Go >= 1.24) and the classic hmap. One bounded
+ * scan at the probe that already fires (no per-header hooks), filtered by
+ * key length so only candidate keys are read. Layout numbers arrive as
+ * consts from offsets.HeaderMapLayout; the study behind the bounds is
+ * docs/notes/http-server-headers.md. */
+#pragma once
+#include "common.h"
+
+volatile const __u32 map_swiss;
+volatile const __u64 map_used, map_dir_ptr, map_dir_len;
+volatile const __u64 map_table_groups, map_groups_length_mask;
+volatile const __u64 map_group_size, map_group_slots, map_slot_size, map_slot_elem;
+volatile const __u64 map_hmap_count, map_hmap_flags, map_hmap_b, map_hmap_buckets, map_hmap_oldbuckets;
+volatile const __u64 map_bucket_size, map_bucket_keys, map_bucket_values, map_bucket_overflow;
+volatile const __u64 map_key_size, map_elem_size;
+volatile const __u32 map_min_tophash;
+volatile const __u32 map_same_size_grow;
+
+#define MAP_SLOTS 8
+/* Swiss: groups read (8 hold <= 55 server-parsed headers, 16 hold 111).
+ * Hmap: bucket reads, overflow included (32 headers measured 9). */
+#define HEADER_MAX_GROUPS 16
+#define HEADER_MAX_SLOTS (HEADER_MAX_GROUPS * MAP_SLOTS)
+
+enum header_found {
+	HEADER_TRACEPARENT = 1,
+	HEADER_TRACESTATE = 2,
+	HEADER_USER_AGENT = 4,
+};
+
+/* What a scan finds (first value of each header). */
+struct header_values {
+	struct go_str64 traceparent;
+	struct go_str256 tracestate;
+	struct go_str128 user_agent;
+	__u32 found;     /* enum header_found bits */
+	__u32 truncated; /* the map was larger than the scan's bound */
+};
+
+struct header_scan {
+	struct header_values *out;
+	__u32 want;
+	/* swiss */
+	__u64 groups, ngroups, ctrl;
+	/* hmap */
+	__u64 buckets, nbuckets, oldbuckets, noldbuckets, cur, next, idx, tophash;
+	__u32 phase;
+};
+
+static __always_inline int key_is(const __u8 *k, const char *lit, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (k[i] != (__u8)lit[i])
+			return 0;
+	return 1;
+}
+
+/* header_slot looks at one live entry: key (Go string header) at key,
+ * value ([]string header) at elem. */
+static __always_inline void header_slot(struct header_scan *st, __u64 key, __u64 elem)
+{
+	struct { __u64 ptr, len; } k = {};
+	if (bpf_probe_read_user(&k, sizeof(k), (void *)key))
+		return;
+	__u8 name[11] = {};
+	__u32 bit = 0;
+	if (k.len == 11 && (st->want & HEADER_TRACEPARENT)) {
+		if (bpf_probe_read_user(name, 11, (void *)k.ptr) == 0 && key_is(name, "Traceparent", 11))
+			bit = HEADER_TRACEPARENT;
+	} else if (k.len == 10 && (st->want & (HEADER_TRACESTATE | HEADER_USER_AGENT))) {
+		if (bpf_probe_read_user(name, 10, (void *)k.ptr) == 0) {
+			if (key_is(name, "Tracestate", 10))
+				bit = HEADER_TRACESTATE;
+			else if (key_is(name, "User-Agent", 10))
+				bit = HEADER_USER_AGENT;
+		}
+	}
+	if (!(bit & st->want))
+		return;
+	st->want &= ~bit;
+	st->out->found |= bit;
+	/* elem is a []string: its first string header is at the slice's ptr. */
+	struct { __u64 ptr, len; } vals = {};
+	if (bpf_probe_read_user(&vals, sizeof(vals), (void *)elem) || vals.len == 0)
+		return;
+	if (bit == HEADER_TRACEPARENT)
+		read_go_str(&st->out->traceparent, vals.ptr);
+	else if (bit == HEADER_TRACESTATE)
+		read_go_str(&st->out->tracestate, vals.ptr);
+	else
+		read_go_str(&st->out->user_agent, vals.ptr);
+}
+
+static long header_swiss_step(__u64 i, void *data)
+{
+	struct header_scan *st = data;
+	__u64 g = i / MAP_SLOTS, s = i % MAP_SLOTS;
+	if (!st->want || g >= st->ngroups)
+		return 1;
+	__u64 group = st->groups + g * map_group_size;
+	if (s == 0)
+		st->ctrl = read_ptr(group);
+	if ((st->ctrl >> (8 * s)) & 0x80)
+		return 0; /* empty or deleted */
+	__u64 slot = group + map_group_slots + s * map_slot_size;
+	header_slot(st, slot, slot + map_slot_elem);
+	return 0;
+}
+
+static long header_hmap_step(__u64 i, void *data)
+{
+	struct header_scan *st = data;
+	__u64 s = i % MAP_SLOTS;
+	if (!st->want)
+		return 1;
+	if (s == 0) {
+		st->cur = st->next;
+		/* No overflow: the next primary bucket, then the old array. */
+		for (int j = 0; j < 3 && !st->cur; j++) {
+			__u64 n = st->phase ? st->noldbuckets : st->nbuckets;
+			if (st->idx >= n) {
+				if (st->phase || !st->noldbuckets)
+					return 1;
+				st->phase = 1;
+				st->idx = 0;
+				continue;
+			}
+			st->cur = (st->phase ? st->oldbuckets : st->buckets) + st->idx * map_bucket_size;
+			st->idx++;
+		}
+		st->tophash = read_ptr(st->cur);
+		st->next = read_ptr(st->cur + map_bucket_overflow);
+	}
+	if (((st->tophash >> (8 * s)) & 0xff) < map_min_tophash)
+		return 0; /* empty or evacuated */
+	header_slot(st, st->cur + map_bucket_keys + s * map_key_size,
+		    st->cur + map_bucket_values + s * map_elem_size);
+	return 0;
+}
+
+/* scan_headers reads the wanted headers of the map at m into out. */
+static __always_inline void scan_headers(__u64 m, __u32 want, struct header_values *out)
+{
+	struct header_scan st = { .out = out, .want = want };
+	if (!m)
+		return;
+	if (map_swiss) {
+		if (!read_ptr(m + map_used))
+			return;
+		__u64 dir = read_ptr(m + map_dir_ptr);
+		if (read_ptr(m + map_dir_len) == 0) {
+			st.groups = dir; /* a small map: one group */
+			st.ngroups = 1;
+		} else {
+			__u64 table = read_ptr(dir);
+			st.groups = read_ptr(table + map_table_groups);
+			st.ngroups = read_ptr(table + map_table_groups + map_groups_length_mask) + 1;
+		}
+		out->truncated = st.ngroups > HEADER_MAX_GROUPS;
+		bpf_loop(HEADER_MAX_SLOTS, header_swiss_step, &st, 0);
+		return;
+	}
+	if (!read_ptr(m + map_hmap_count))
+		return;
+	__u8 flags = 0, b = 0;
+	bpf_probe_read_user(&flags, 1, (void *)(m + map_hmap_flags));
+	bpf_probe_read_user(&b, 1, (void *)(m + map_hmap_b));
+	st.buckets = read_ptr(m + map_hmap_buckets);
+	st.nbuckets = 1ull << (b & 31);
+	st.oldbuckets = read_ptr(m + map_hmap_oldbuckets);
+	if (st.oldbuckets)
+		st.noldbuckets = (flags & map_same_size_grow) ? st.nbuckets : st.nbuckets / 2;
+	st.next = 0;
+	out->truncated = st.nbuckets + st.noldbuckets > HEADER_MAX_GROUPS;
+	bpf_loop(HEADER_MAX_SLOTS, header_hmap_step, &st, 0);
+}

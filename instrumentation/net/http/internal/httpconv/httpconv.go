@@ -1,0 +1,63 @@
+// Package httpconv holds the OpenTelemetry HTTP semantic conventions the
+// net/http server and client converters share.
+package httpconv
+
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// knownMethods are the methods semantic conventions name as such.
+var knownMethods = map[string]bool{
+	"CONNECT": true, "DELETE": true, "GET": true, "HEAD": true, "OPTIONS": true,
+	"PATCH": true, "POST": true, "PUT": true, "TRACE": true,
+}
+
+// Method returns http.request.method (and http.request.method_original
+// for a method outside the known set, reported as _OTHER), and the method
+// part of the span name ("HTTP" for _OTHER). Go's "" means GET.
+func Method(m string) (attrs []attribute.KeyValue, name string) {
+	if m == "" {
+		m = "GET"
+	}
+	if knownMethods[m] {
+		return []attribute.KeyValue{attribute.String("http.request.method", m)}, m
+	}
+	return []attribute.KeyValue{
+		attribute.String("http.request.method", "_OTHER"),
+		attribute.String("http.request.method_original", m),
+	}, "HTTP"
+}
+
+// HostPort splits "host[:port]" into server.address and server.port,
+// using the scheme's default port when none is given.
+func HostPort(hostport, scheme string) (host string, port int) {
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	} else if n, err := strconv.Atoi(p); err == nil {
+		return host, n
+	}
+	switch scheme {
+	case "https":
+		return host, 443
+	case "http":
+		return host, 80
+	}
+	return host, 0
+}
+
+// ProtocolVersion turns "HTTP/1.1" into "1.1" and "HTTP/2.0" into "2".
+func ProtocolVersion(proto string) string {
+	v, ok := strings.CutPrefix(proto, "HTTP/")
+	if !ok {
+		return ""
+	}
+	if v == "2.0" || v == "3.0" {
+		return v[:1]
+	}
+	return v
+}
