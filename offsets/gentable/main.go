@@ -1,25 +1,61 @@
 // Command gentable regenerates offsets/table.json: for each Go release it
 // builds a small program with that toolchain (downloaded through the module
-// proxy via GOTOOLCHAIN) and records the DWARF offsets of RuntimeFields.
+// proxy via GOTOOLCHAIN) and records the DWARF offsets of every field a
+// registered probe declares (required or optional), so stripped binaries
+// of that release family can be instrumented.
 //
 //	go run ./offsets/gentable -o offsets/table.json go1.21.13 go1.22.12 ...
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 
+	"github.com/glsotel/glsotel/exporter"
+	"github.com/glsotel/glsotel/instrumentation"
+	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/offsets"
 )
 
+// prog links what the probes hook (the runtime, net/http server and
+// client), so their types are in its DWARF.
 const prog = `package main
 
-func main() { go func() {}() }
+import (
+	"context"
+	"net/http"
+)
+
+func main() {
+	go func() {}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:1/", nil)
+	http.DefaultClient.Do(req)
+	http.HandleFunc("GET /{x}", func(http.ResponseWriter, *http.Request) {})
+	http.ListenAndServe("127.0.0.1:0", nil)
+}
 `
+
+// fields lists every field the registered probes declare.
+func fields() []offsets.Field {
+	var fs []offsets.Field
+	ps := instrumentation.Probes(instrumentation.Outputs{
+		Markers: func(glsmarker.Observation) {}, Spans: func(exporter.Span) {},
+	})
+	for _, p := range ps {
+		fs = append(fs, p.Fields...)
+		fs = append(fs, p.Optional...)
+	}
+	slices.Sort(fs)
+	return slices.Compact(fs)
+}
 
 func main() {
 	out := flag.String("o", "offsets/table.json", "output file")
@@ -58,13 +94,22 @@ func run(out string, versions []string) error {
 		if err != nil {
 			return err
 		}
-		fields, err := b.Fields(offsets.RuntimeFields)
-		b.Close()
-		if err != nil {
-			return err
+		got := map[offsets.Field]uint64{}
+		for _, f := range fields() {
+			off, err := b.Fields([]offsets.Field{f})
+			if errors.Is(err, offsets.ErrNoField) {
+				fmt.Fprintf(os.Stderr, "%s: no %s\n", v, f) // a field of later releases
+				continue
+			}
+			if err != nil {
+				b.Close()
+				return err
+			}
+			got[f] = off[f]
 		}
-		t.Go[b.GoVersion.MinorString()] = offsets.TableEntry{Source: v, Fields: fields}
-		fmt.Fprintf(os.Stderr, "%s: %v\n", v, fields)
+		b.Close()
+		t.Go[b.GoVersion.MinorString()] = offsets.TableEntry{Source: v, Fields: got}
+		fmt.Fprintf(os.Stderr, "%s: %d fields\n", v, len(got))
 	}
 	data, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
