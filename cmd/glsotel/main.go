@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 
 	"github.com/glsotel/glsotel/exporter"
@@ -63,6 +65,7 @@ func run(args []string, stderr io.Writer) int {
 
 func cmdRun(args []string, stderr io.Writer) (int, error) {
 	fs := newFlags("run", stderr)
+	stats := fs.Bool("stats", false, "print how often each BPF program ran (uprobe hits) when the program exits")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -74,17 +77,20 @@ func cmdRun(args []string, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	cfg.RunCounts = *stats
 	res, err := agent.Run(cfg, fs.Arg(0), fs.Args()[1:])
 	if err != nil {
 		return 0, err
 	}
 	rep.WriteTree(stderr)
+	writeRunCounts(stderr, res.RunCounts)
 	return res.ExitCode, nil
 }
 
 func cmdAttach(args []string, stderr io.Writer) (int, error) {
 	fs := newFlags("attach", stderr)
 	pid := fs.Int("pid", 0, "process id of the Go program to instrument")
+	stats := fs.Bool("stats", false, "print how often each BPF program ran (uprobe hits) when detaching")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -100,10 +106,13 @@ func cmdAttach(args []string, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := agent.Attach(cfg, *pid, stop); err != nil {
+	cfg.RunCounts = *stats
+	res, err := agent.Attach(cfg, *pid, stop)
+	if err != nil {
 		return 0, err
 	}
 	rep.WriteTree(stderr)
+	writeRunCounts(stderr, res.RunCounts)
 	return 0, nil
 }
 
@@ -123,6 +132,13 @@ func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
 		},
 	}))
 	return agent.Config{Markers: rep.Add, Export: &exp, Console: stderr, Logger: log}, nil
+}
+
+// writeRunCounts prints "runs PROBE/PROGRAM N" lines, sorted.
+func writeRunCounts(w io.Writer, counts map[string]uint64) {
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(w, "runs %s %d\n", name, counts[name])
+	}
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {

@@ -17,6 +17,8 @@ type Toolchain struct {
 	Name string // short name for subtests, e.g. "go1.23"
 	// Version is the GOTOOLCHAIN value ("local" for the Go running the test).
 	Version string
+	// Env is added to the build's environment (e.g. GOEXPERIMENT).
+	Env []string
 }
 
 // Toolchains are the releases the GLS tests run across: g.goid sits at 160
@@ -24,6 +26,18 @@ type Toolchain struct {
 var Toolchains = []Toolchain{
 	{Name: strings.Join(strings.Split(runtime.Version(), ".")[:2], "."), Version: "local"},
 	{Name: "go1.23", Version: "go1.23.12"},
+}
+
+// Releases are the Go release families the HTTP probes are tested on
+// (newest patch of each), plus go1.25 with the classic hmap
+// (GOEXPERIMENT=noswissmap), since http.Header is read in place.
+var Releases = []Toolchain{
+	{Name: "go1.22", Version: "go1.22.12"},
+	{Name: "go1.23", Version: "go1.23.12"},
+	{Name: "go1.24", Version: "go1.24.13"},
+	{Name: "go1.25", Version: "go1.25.14"},
+	{Name: "go1.25-noswissmap", Version: "go1.25.14", Env: []string{"GOEXPERIMENT=noswissmap"}},
+	{Name: "go1.26", Version: "go1.26.8"},
 }
 
 // Build compiles the main package in dir (relative to the calling test's
@@ -38,7 +52,7 @@ func Build(t testing.TB, dir string, tc Toolchain, stripped bool) string {
 	}
 	cmd := exec.Command("go", append(args, ".")...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOTOOLCHAIN="+tc.Version, "GOFLAGS=", "CGO_ENABLED=0")
+	cmd.Env = append(append(os.Environ(), "GOTOOLCHAIN="+tc.Version, "GOFLAGS=", "CGO_ENABLED=0"), tc.Env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build %s with %s: %v\n%s", dir, tc.Version, err, b)
 	}

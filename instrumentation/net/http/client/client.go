@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -115,25 +114,13 @@ func toSpan(e event, clock probe.Clock) exporter.Span {
 	return s
 }
 
-// sensitiveParams are query parameters whose values semantic conventions
-// say to redact in url.full.
-var sensitiveParams = []string{"AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"}
-
 // FullURL builds url.full without credentials (the probe never reads
-// URL.User) and with the values of sensitive query parameters replaced by
-// REDACTED.
+// URL.User) and with sensitive query values redacted.
 func FullURL(scheme, host, path, rawQuery string) string {
 	u := url.URL{Scheme: scheme, Host: host, Path: path}
 	s := u.String()
 	if rawQuery == "" {
 		return s
 	}
-	parts := strings.Split(rawQuery, "&")
-	for i, p := range parts {
-		k, _, ok := strings.Cut(p, "=")
-		if ok && slices.Contains(sensitiveParams, k) {
-			parts[i] = k + "=REDACTED"
-		}
-	}
-	return s + "?" + strings.Join(parts, "&")
+	return s + "?" + httpconv.RedactQuery(rawQuery)
 }

@@ -103,7 +103,7 @@ func toSpan(e event, clock probe.Clock) exporter.Span {
 	}
 	attrs = append(attrs, attribute.String("url.scheme", scheme), attribute.String("url.path", e.path))
 	if e.query != "" {
-		attrs = append(attrs, attribute.String("url.query", e.query))
+		attrs = append(attrs, attribute.String("url.query", httpconv.RedactQuery(e.query)))
 	}
 	if route := Route(e.route); route != "" {
 		attrs = append(attrs, attribute.String("http.route", route))
@@ -138,9 +138,10 @@ func toSpan(e event, clock probe.Clock) exporter.Span {
 }
 
 // Route turns a ServeMux pattern ("[METHOD ][HOST]/PATH") into http.route,
-// the path template: "GET example.com/items/{id}" -> "/items/{id}".
+// the path template: "GET example.com/items/{id}" -> "/items/{id}". The
+// method ends at the first space or tab, which a path may also contain.
 func Route(pattern string) string {
-	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+	if i := strings.IndexAny(pattern, " \t"); i >= 0 && !strings.Contains(pattern[:i], "/") {
 		pattern = strings.TrimLeft(pattern[i+1:], " \t")
 	}
 	if i := strings.IndexByte(pattern, '/'); i >= 0 {

@@ -4,6 +4,7 @@ package httpconv
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,4 +61,21 @@ func ProtocolVersion(proto string) string {
 		return v[:1]
 	}
 	return v
+}
+
+// sensitiveParams are query parameters whose values semantic conventions
+// say to redact (url.query, url.full).
+var sensitiveParams = []string{"AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"}
+
+// RedactQuery replaces the values of sensitive parameters in a raw query
+// by REDACTED, keeping everything else as sent.
+func RedactQuery(rawQuery string) string {
+	parts := strings.Split(rawQuery, "&")
+	for i, p := range parts {
+		k, _, ok := strings.Cut(p, "=")
+		if ok && slices.Contains(sensitiveParams, k) {
+			parts[i] = k + "=REDACTED"
+		}
+	}
+	return strings.Join(parts, "&")
 }

@@ -1,0 +1,3 @@
+module httpsvc
+
+go 1.22

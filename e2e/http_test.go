@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/glsotel/glsotel/internal/otlptest"
+	"github.com/glsotel/glsotel/internal/testbuild"
+)
+
+const (
+	concurrentRequests = 200
+	// incoming is the traceparent the adopted request carries.
+	incomingTrace  = "4bf92f3577b34da6a3ce929d0e0e4736"
+	incomingParent = "00f067aa0ba902b7"
+	incomingState  = "congo=t61rcWkgMzE"
+	userAgent      = "glsotel-e2e/1.0"
+)
+
+// from lists where /work makes its client calls (e2e/apps/httpsvc).
+var from = []string{"handler", "g1", "g2", "g3", "pool", "late"}
+
+// TestHTTPTraces runs httpsvc under `glsotel run` with spans exported to an
+// OTLP/gRPC receiver, sends 200 concurrent requests (and one carrying a
+// traceparent, one carrying a malformed one), and checks every trace tree,
+// on every supported Go release and both map layouts, with and without
+// symbols.
+func TestHTTPTraces(t *testing.T) {
+	variants := []struct {
+		tc       testbuild.Toolchain
+		stripped bool
+	}{}
+	for _, tc := range testbuild.Releases {
+		variants = append(variants, struct {
+			tc       testbuild.Toolchain
+			stripped bool
+		}{tc, false})
+	}
+	variants = append(variants, struct {
+		tc       testbuild.Toolchain
+		stripped bool
+	}{testbuild.Releases[1], true})
+	for _, v := range variants {
+		name := v.tc.Name
+		if v.stripped {
+			name += "-stripped"
+		}
+		t.Run(name, func(t *testing.T) { testHTTPTraces(t, v.tc, v.stripped) })
+	}
+}
+
+func testHTTPTraces(t *testing.T, tc testbuild.Toolchain, stripped bool) {
+	bin := testbuild.Build(t, "apps/httpsvc", tc, stripped)
+	recv := otlptest.Start(t)
+	svc := startTraced(t, recv, bin)
+
+	var wg sync.WaitGroup
+	for i := 1; i <= concurrentRequests; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			svc.get(t, fmt.Sprintf("/work?id=%d", i), nil)
+		}()
+	}
+	wg.Wait()
+	svc.get(t, "/work?id=adopted", map[string]string{
+		"traceparent": "00-" + incomingTrace + "-" + incomingParent + "-01", "tracestate": incomingState,
+	})
+	svc.get(t, "/work?id=malformed", map[string]string{
+		"traceparent": "ff-" + incomingTrace + "-" + incomingParent + "-01",
+	})
+	stats := svc.stop(t)
+
+	spans := recv.Spans()
+	servers := map[string]otlptest.Span{} // id query -> /work server span
+	for _, s := range spans {
+		if s.Kind == tracepb.Span_SPAN_KIND_SERVER && s.Attrs["url.path"] == "/work" {
+			servers[strings.TrimPrefix(s.Attrs["url.query"].(string), "id=")] = s
+		}
+	}
+	traces := map[string]bool{}
+	for i := 1; i <= concurrentRequests; i++ {
+		id := strconv.Itoa(i)
+		root, ok := servers[id]
+		if !ok {
+			t.Errorf("request %s: no server span", id)
+			continue
+		}
+		if root.Parent != "" {
+			t.Errorf("request %s: server span has parent %s, want a new trace", id, root.Parent)
+		}
+		checkWorkTree(t, spans, root, id, svc.port)
+		traces[root.TraceID] = true
+	}
+	if len(traces) != len(servers)-2 && len(servers) == concurrentRequests+2 {
+		t.Errorf("%d requests share %d trace ids", concurrentRequests, len(traces))
+	}
+
+	if s, ok := servers["adopted"]; !ok {
+		t.Error("adopted request: no server span")
+	} else {
+		if s.TraceID != incomingTrace || s.Parent != incomingParent || !s.RemoteParent || s.TraceState != incomingState {
+			t.Errorf("adopted request: trace %s parent %s remote %v state %q, want the incoming traceparent/tracestate",
+				s.TraceID, s.Parent, s.RemoteParent, s.TraceState)
+		}
+		checkWorkTree(t, spans, s, "adopted", svc.port)
+	}
+	if s, ok := servers["malformed"]; !ok {
+		t.Error("malformed traceparent: no server span")
+	} else if s.TraceID == incomingTrace || s.Parent != "" {
+		t.Errorf("malformed traceparent was not ignored: trace %s parent %s", s.TraceID, s.Parent)
+	}
+
+	res := spans[0].Resource
+	if res["service.name"] != "httpsvc" || !strings.HasPrefix(res["process.runtime.version"].(string), tc.Name[:6]) {
+		t.Errorf("resource: %v", res)
+	}
+
+	// Cost: BPF run counts per request (every /work makes 6 client calls,
+	// each served by /leaf; plus /quit).
+	works := concurrentRequests + 2
+	served, calls := works*(1+len(from))+1, works*len(from)
+	perServer := float64(stats["net/http/server/uprobe_net_http_serverHandler_ServeHTTP"]+
+		stats["net/http/server/uprobe_net_http_serverHandler_ServeHTTP_ret"]) / float64(served)
+	perClient := float64(stats["net/http/client/uprobe_net_http_Transport_roundTrip"]+
+		stats["net/http/client/uprobe_net_http_Transport_roundTrip_ret"]) / float64(calls)
+	t.Logf("uprobe hits: %.3f per server request (%d requests), %.3f per client request (%d requests); %d spans",
+		perServer, served, perClient, calls, len(spans))
+	if perServer != 2 || perClient != 2 {
+		t.Errorf("uprobe hits per request: server %.3f, client %.3f; want 2 each", perServer, perClient)
+	}
+}
+
+// checkWorkTree: the /work server span has exactly one CLIENT child per
+// call site, each in its trace, for its own request, with the attributes
+// semantic conventions ask for.
+func checkWorkTree(t *testing.T, spans []otlptest.Span, root otlptest.Span, id string, port int64) {
+	t.Helper()
+	want := map[string]any{
+		"http.request.method": "GET", "url.scheme": "http", "url.path": "/work", "url.query": "id=" + id,
+		"http.route": "/work", "http.response.status_code": int64(200), "server.address": "127.0.0.1",
+		"server.port": port, "client.address": "127.0.0.1", "network.protocol.version": "1.1",
+		"user_agent.original": userAgent,
+	}
+	if root.Name != "GET /work" || !hasAttrs(root.Attrs, want) {
+		t.Errorf("request %s: server span %q attrs %v, want %v", id, root.Name, root.Attrs, want)
+	}
+	var got []string
+	for _, c := range otlptest.Children(spans, root.SpanID) {
+		u, _ := c.Attrs["url.full"].(string)
+		if c.TraceID != root.TraceID || c.Kind != tracepb.Span_SPAN_KIND_CLIENT || c.Name != "GET" ||
+			!strings.Contains(u, "/leaf?id="+id+"&from=") ||
+			!hasAttrs(c.Attrs, map[string]any{"http.request.method": "GET", "server.address": "127.0.0.1", "server.port": port, "http.response.status_code": int64(200)}) {
+			t.Errorf("request %s: bad child %q %v", id, c.Name, c.Attrs)
+			continue
+		}
+		got = append(got, u[strings.LastIndex(u, "=")+1:])
+	}
+	slices.Sort(got)
+	if w := slices.Sorted(slices.Values(from)); !slices.Equal(got, w) {
+		t.Errorf("request %s: client calls under the server span: %v, want %v", id, got, w)
+	}
+}
+
+func hasAttrs(got, want map[string]any) bool {
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// traced is a service running under `glsotel run --stats`.
+type traced struct {
+	cmd    *exec.Cmd
+	base   string
+	port   int64
+	stderr *bytes.Buffer
+	client *http.Client
+}
+
+func startTraced(t *testing.T, recv *otlptest.Receiver, bin string) *traced {
+	t.Helper()
+	cmd := exec.Command(glsotelBin, "run", "--stats", "--", bin, "serve", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(),
+		"OTEL_SDK_DISABLED=false", "OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+recv.Endpoint, "OTEL_TRACES_SAMPLER=parentbased_always_on",
+		"OTEL_SERVICE_NAME=", "OTEL_RESOURCE_ATTRIBUTES=", "OTEL_BSP_SCHEDULE_DELAY=200")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &traced{cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("service did not start (%q, %v):\n%s", line, err, s.stderr)
+	}
+	go io.Copy(io.Discard, stdout)
+	s.base = "http://" + addr
+	s.port, _ = strconv.ParseInt(addr[strings.LastIndexByte(addr, ':')+1:], 10, 64)
+	s.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: concurrentRequests}}
+	return s
+}
+
+func (s *traced) get(t *testing.T, path string, headers map[string]string) {
+	req, _ := http.NewRequest("GET", s.base+path, nil)
+	req.Header.Set("User-Agent", userAgent)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Errorf("GET %s: %v", path, err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET %s: %s", path, resp.Status)
+	}
+}
+
+var runsLine = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
+
+// stop ends the service (GET /quit), waits for the agent to flush, and
+// returns its BPF run counts.
+func (s *traced) stop(t *testing.T) map[string]uint64 {
+	t.Helper()
+	s.get(t, "/quit", nil)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("agent: %v\n%s", err, s.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		s.cmd.Process.Kill()
+		t.Fatalf("agent did not exit:\n%s", s.stderr)
+	}
+	stats := map[string]uint64{}
+	for _, m := range runsLine.FindAllStringSubmatch(s.stderr.String(), -1) {
+		stats[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
+	}
+	return stats
+}

@@ -1,0 +1,242 @@
+package client
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/glsotel/glsotel/exporter"
+	"github.com/glsotel/glsotel/instrumentation/internal/span"
+	"github.com/glsotel/glsotel/instrumentation/probe"
+)
+
+// attrs is an attribute set keyed by name; int values stand for int64.
+type attrs map[string]any
+
+// checkAttrs reports every missing, unexpected, duplicate or different
+// attribute.
+func checkAttrs(t *testing.T, kvs []attribute.KeyValue, want attrs) {
+	t.Helper()
+	got := make(attrs, len(kvs))
+	for _, kv := range kvs {
+		if _, dup := got[string(kv.Key)]; dup {
+			t.Errorf("duplicate attribute %s", kv.Key)
+		}
+		got[string(kv.Key)] = kv.Value.AsInterface()
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		w := want[k]
+		if i, ok := w.(int); ok {
+			w = int64(i)
+		}
+		if g, ok := got[k]; !ok {
+			t.Errorf("attribute %s missing, want %#v", k, w)
+		} else if !reflect.DeepEqual(g, w) {
+			t.Errorf("attribute %s = %#v, want %#v", k, g, w)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected attribute %s = %#v", k, got[k])
+		}
+	}
+}
+
+func TestFullURL(t *testing.T) {
+	tests := []struct {
+		scheme, host, path, rawQuery string
+		want                         string
+	}{
+		{"https", "example.com", "/a/b", "", "https://example.com/a/b"},
+		{"http", "example.com:8080", "/search", "q=otel&page=2", "http://example.com:8080/search?q=otel&page=2"},
+		{"https", "example.com", "", "", "https://example.com"},
+		{"https", "example.com", "", "q=1", "https://example.com?q=1"},
+		{"http", "[::1]:8080", "/x", "", "http://[::1]:8080/x"},
+		// Path is escaped as url.URL does; the raw query is kept as sent.
+		{"https", "example.com", "/a b/ü", "q=a%20b", "https://example.com/a%20b/%C3%BC?q=a%20b"},
+		// Sensitive query values are redacted, keys and other parameters kept.
+		{
+			"https", "s3.amazonaws.com", "/bucket/key", "AWSAccessKeyId=AKIAEXAMPLE&Expires=1700000000&Signature=abc%2Bdef",
+			"https://s3.amazonaws.com/bucket/key?AWSAccessKeyId=REDACTED&Expires=1700000000&Signature=REDACTED",
+		},
+		{"https", "x.blob.core.windows.net", "/c/b", "sv=2020&sig=secret", "https://x.blob.core.windows.net/c/b?sv=2020&sig=REDACTED"},
+		{
+			"https", "storage.googleapis.com", "/b/o", "X-Goog-Date=20240101&X-Goog-Signature=ff00",
+			"https://storage.googleapis.com/b/o?X-Goog-Date=20240101&X-Goog-Signature=REDACTED",
+		},
+		{"https", "example.com", "/", "sig=1&sig=2&q=sig", "https://example.com/?sig=REDACTED&sig=REDACTED&q=sig"},
+		{"https", "example.com", "/", "sig=", "https://example.com/?sig=REDACTED"},
+		// Only these exact keys: similar names are left alone.
+		{"https", "example.com", "/", "signature=x&mysig=y", "https://example.com/?signature=x&mysig=y"},
+	}
+	for _, tt := range tests {
+		if got := FullURL(tt.scheme, tt.host, tt.path, tt.rawQuery); got != tt.want {
+			t.Errorf("FullURL(%q, %q, %q, %q) = %q, want %q", tt.scheme, tt.host, tt.path, tt.rawQuery, got, tt.want)
+		}
+	}
+}
+
+// request is an HTTPS GET answered 200; mod changes it per case.
+func request(mod func(*event)) event {
+	e := event{method: "GET", scheme: "https", host: "api.example.com", path: "/v1/items", status: 200}
+	if mod != nil {
+		mod(&e)
+	}
+	return e
+}
+
+// requestAttrs are the attributes of request(nil).
+var requestAttrs = attrs{
+	"http.request.method":       "GET",
+	"url.full":                  "https://api.example.com/v1/items",
+	"server.address":            "api.example.com",
+	"server.port":               443,
+	"http.response.status_code": 200,
+}
+
+// with copies a and applies over; a nil value removes the key.
+func (a attrs) with(over attrs) attrs {
+	m := maps.Clone(a)
+	for k, v := range over {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func TestToSpanAttributes(t *testing.T) {
+	tests := []struct {
+		desc       string
+		mod        func(*event)
+		wantName   string
+		wantStatus codes.Code
+		over       attrs // changes to requestAttrs; nil removes
+	}{
+		{desc: "GET 200", wantName: "GET"},
+		{desc: "empty method is GET", mod: func(e *event) { e.method = "" }, wantName: "GET"},
+		{
+			desc: "unknown method", mod: func(e *event) { e.method = "PURGE" }, wantName: "HTTP",
+			over: attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"},
+		},
+		{
+			desc: "plain HTTP with port and query",
+			mod: func(e *event) {
+				e.method, e.scheme, e.host, e.rawQuery = "POST", "http", "10.0.0.5:8080", "sig=s&q=1"
+			},
+			wantName: "POST",
+			over: attrs{
+				"http.request.method": "POST", "url.full": "http://10.0.0.5:8080/v1/items?sig=REDACTED&q=1",
+				"server.address": "10.0.0.5", "server.port": 8080,
+			},
+		},
+		{
+			desc: "plain HTTP default port", mod: func(e *event) { e.scheme = "http" }, wantName: "GET",
+			over: attrs{"url.full": "http://api.example.com/v1/items", "server.port": 80},
+		},
+		{
+			desc: "IPv6 host", mod: func(e *event) { e.host = "[::1]" }, wantName: "GET",
+			over: attrs{"url.full": "https://[::1]/v1/items", "server.address": "::1"},
+		},
+		{
+			desc: "no host", mod: func(e *event) { e.host = "" }, wantName: "GET",
+			over: attrs{"url.full": "https:///v1/items", "server.address": nil, "server.port": nil},
+		},
+		{
+			desc: "3xx", mod: func(e *event) { e.status = 302 }, wantName: "GET",
+			over: attrs{"http.response.status_code": 302},
+		},
+		{
+			desc: "399", mod: func(e *event) { e.status = 399 }, wantName: "GET",
+			over: attrs{"http.response.status_code": 399},
+		},
+		{
+			desc: "400", mod: func(e *event) { e.status = 400 }, wantName: "GET", wantStatus: codes.Error,
+			over: attrs{"http.response.status_code": 400, "error.type": "400"},
+		},
+		{
+			desc: "404", mod: func(e *event) { e.status = 404 }, wantName: "GET", wantStatus: codes.Error,
+			over: attrs{"http.response.status_code": 404, "error.type": "404"},
+		},
+		{
+			desc: "503", mod: func(e *event) { e.status = 503 }, wantName: "GET", wantStatus: codes.Error,
+			over: attrs{"http.response.status_code": 503, "error.type": "503"},
+		},
+		{
+			desc: "no status, no error", mod: func(e *event) { e.status = 0 }, wantName: "GET",
+			over: attrs{"http.response.status_code": nil},
+		},
+		{
+			desc: "transport error", mod: func(e *event) { e.status, e.errType = 0, "*net.OpError" },
+			wantName: "GET", wantStatus: codes.Error,
+			over: attrs{"http.response.status_code": nil, "error.type": "*net.OpError"},
+		},
+		{
+			desc: "error type unknown", mod: func(e *event) { e.status, e.errType = 0, "_OTHER" },
+			wantName: "GET", wantStatus: codes.Error,
+			over: attrs{"http.response.status_code": nil, "error.type": "_OTHER"},
+		},
+		{
+			desc: "error wins over a status", mod: func(e *event) { e.status, e.errType = 500, "*url.Error" },
+			wantName: "GET", wantStatus: codes.Error,
+			over: attrs{"http.response.status_code": nil, "error.type": "*url.Error"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			s := toSpan(request(tt.mod), probe.Clock{})
+			if s.Name != tt.wantName {
+				t.Errorf("Name = %q, want %q", s.Name, tt.wantName)
+			}
+			if s.Kind != trace.SpanKindClient {
+				t.Errorf("Kind = %v, want client", s.Kind)
+			}
+			if s.Status != tt.wantStatus {
+				t.Errorf("Status = %v, want %v", s.Status, tt.wantStatus)
+			}
+			checkAttrs(t, s.Attributes, requestAttrs.with(tt.over))
+		})
+	}
+}
+
+func TestToSpanContext(t *testing.T) {
+	traceID := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	spanID := [8]byte{0xa, 0xb, 0xc, 0xd, 0xe, 0xf, 1, 2}
+	parent := [8]byte{9, 8, 7, 6, 5, 4, 3, 2}
+	tests := []struct {
+		flags                   uint8
+		parent                  [8]byte
+		parentRemote            bool
+		wantSampled, wantRemote bool
+	}{
+		{0x01, parent, false, true, false},
+		{0x00, parent, true, false, true},
+		{0x01, [8]byte{}, true, true, false},
+	}
+	for _, tt := range tests {
+		e := request(func(e *event) {
+			e.base = span.Base{
+				StartNs: 1_000, EndNs: 5_000, TraceID: traceID, SpanID: spanID,
+				Flags: tt.flags, Parent: tt.parent, ParentRemote: tt.parentRemote,
+			}
+		})
+		s := toSpan(e, probe.Clock{})
+		s.Attributes = nil // checked in TestToSpanAttributes
+		want := exporter.Span{
+			Name: "GET", Kind: trace.SpanKindClient, TraceID: traceID, SpanID: spanID, Parent: tt.parent,
+			RemoteParent: tt.wantRemote, Sampled: tt.wantSampled,
+			Start: time.Unix(0, 1_000), End: time.Unix(0, 5_000),
+		}
+		if !reflect.DeepEqual(s, want) {
+			t.Errorf("toSpan(%+v) =\n%+v\nwant\n%+v", e.base, s, want)
+		}
+	}
+}
