@@ -5,18 +5,23 @@ GO      ?= go
 BIN     := bin
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all build demo test vet generate check-generated bench-gls offsets clean
+.PHONY: all build demo demo-gls test vet generate check-generated bench-gls offsets clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/glsotel ./cmd/glsotel
 
-$(BIN)/gls: $(wildcard e2e/apps/gls/*.go)
-	cd e2e/apps/gls && $(GO) build -o ../../../$(BIN)/gls .
+$(BIN)/%: e2e/apps/%/main.go
+	cd e2e/apps/$* && $(GO) build -o ../../../$(BIN)/$* .
 
-# The agent tracing a program: each goroutine's GLS value, inherited or its own.
-demo: build $(BIN)/gls
+# The agent tracing a demo HTTP service (server -> goroutines -> client
+# calls), printing the trace trees it exports (console exporter).
+demo: build $(BIN)/httpsvc
+	OTEL_TRACES_EXPORTER=console OTEL_SERVICE_NAME=demo $(BIN)/glsotel run -- $(BIN)/httpsvc demo
+
+# The agent tracing GLS markers: each goroutine's value, inherited or its own.
+demo-gls: build $(BIN)/gls
 	$(BIN)/glsotel run -- $(BIN)/gls demo
 
 # Everything: unit tests, root BPF tests, end-to-end tests.
@@ -27,6 +32,7 @@ vet:
 	@bad=$$(gofmt -l .); if [ -n "$$bad" ]; then echo "gofmt: these files need formatting:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
 	cd e2e/apps/gls && $(GO) vet ./...
+	cd e2e/apps/httpsvc && $(GO) vet ./...
 
 # Rebuild every BPF object with clang (installed from Debian when missing).
 generate:

@@ -157,7 +157,12 @@ func TestBadInput(t *testing.T) {
 		{"not a Go binary", exec.Command(glsotelBin, "run", "--", script), "not a Go binary"},
 		{"not a Go binary (ELF)", exec.Command(glsotelBin, "run", "--", "/bin/true"), "not a Go binary"},
 		{"Go too old", exec.Command(glsotelBin, "run", "--", old), "built with go1.20.14; glsotel needs go1.21.0 or newer"},
-		{"attach without pid", exec.Command(glsotelBin, "attach"), "--pid PID is required"},
+		{"attach without target", exec.Command(glsotelBin, "attach"), "give one of --pid PID (GLSOTEL_TARGET_PID) or --exe PATH"},
+		{"attach to a bad pid", exec.Command(glsotelBin, "attach", "--pid", "12ab"), `"12ab" is not a process id`},
+		{"attach to no such exe", exec.Command(glsotelBin, "attach", "--exe", "/no/such/exe"), "/no/such/exe: no such file"},
+		{"attach to a non-Go exe", exec.Command(glsotelBin, "attach", "--exe", "/bin/true"), "not a Go binary"},
+		{"invalid OTEL variable", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_TRACES_SAMPLER=sometimes"), "OTEL_TRACES_SAMPLER"},
+		{"invalid OTEL endpoint", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_EXPORTER_OTLP_ENDPOINT=::nope"), "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"attach to no process", exec.Command(glsotelBin, "attach", "--pid", "999999999"), "process 999999999"},
 		{"bad flag", exec.Command(glsotelBin, "run", "--frob", "--", "/bin/true"), "flag provided but not defined"},
 		{"not privileged", unprivileged(t, "run", "--", fixture(t), "demo"), "needs root, or CAP_BPF and CAP_PERFMON"},
@@ -172,6 +177,11 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withEnv(cmd *exec.Cmd, kv ...string) *exec.Cmd {
+	cmd.Env = append(os.Environ(), kv...)
+	return cmd
 }
 
 // unprivileged runs glsotel as nobody with no capabilities. Programs named

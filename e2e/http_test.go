@@ -197,10 +197,7 @@ type traced struct {
 func startTraced(t *testing.T, recv *otlptest.Receiver, bin string) *traced {
 	t.Helper()
 	cmd := exec.Command(glsotelBin, "run", "--stats", "--", bin, "serve", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(),
-		"OTEL_SDK_DISABLED=false", "OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
-		"OTEL_EXPORTER_OTLP_ENDPOINT="+recv.Endpoint, "OTEL_TRACES_SAMPLER=parentbased_always_on",
-		"OTEL_SERVICE_NAME=", "OTEL_RESOURCE_ATTRIBUTES=", "OTEL_BSP_SCHEDULE_DELAY=200")
+	cmd.Env = otelEnv(recv)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -265,4 +262,104 @@ func (s *traced) stop(t *testing.T) map[string]uint64 {
 		stats[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
 	}
 	return stats
+}
+
+// TestAttachExeReattach: `glsotel attach --exe` waits for the service,
+// traces it, and traces it again after it restarts (a sidecar outliving
+// its target), each run with its own process.pid.
+func TestAttachExeReattach(t *testing.T) {
+	bin := testbuild.Build(t, "apps/httpsvc", testbuild.Toolchains[0], false)
+	recv := otlptest.Start(t)
+	agent := exec.Command(glsotelBin, "attach", "--exe", bin)
+	agent.Env = otelEnv(recv)
+	lines := streamStderr(t, agent)
+	waitLine(t, lines, "waiting for the target to start")
+
+	pids := map[string]int{}
+	for _, run := range []string{"first", "second"} {
+		svc := exec.Command(bin, "serve", "127.0.0.1:0")
+		out, _ := svc.StdoutPipe()
+		if err := svc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pids[run] = svc.Process.Pid
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		addr := strings.TrimPrefix(strings.TrimSpace(line), "listening ")
+		waitLine(t, lines, fmt.Sprintf("msg=attached pid=%d", svc.Process.Pid))
+		s := &traced{base: "http://" + addr, client: http.DefaultClient}
+		s.get(t, "/work?id="+run, nil)
+		s.get(t, "/quit", nil)
+		svc.Wait()
+		waitLine(t, lines, fmt.Sprintf("msg=\"target exited\" pid=%d", svc.Process.Pid))
+	}
+	agent.Process.Signal(os.Interrupt)
+	if err := agent.Wait(); err != nil {
+		t.Fatalf("agent: %v", err)
+	}
+	spans := recv.Spans()
+	for run, pid := range pids {
+		var root *otlptest.Span
+		for _, s := range spans {
+			if s.Attrs["url.query"] == "id="+run && s.Kind == tracepb.Span_SPAN_KIND_SERVER {
+				root = &s
+			}
+		}
+		if root == nil {
+			t.Errorf("%s run: no server span", run)
+			continue
+		}
+		if root.Resource["process.pid"] != int64(pid) {
+			t.Errorf("%s run: process.pid %v, want %d", run, root.Resource["process.pid"], pid)
+		}
+		if n := len(otlptest.Children(spans, root.SpanID)); n != len(from) {
+			t.Errorf("%s run: %d client spans under the server span, want %d", run, n, len(from))
+		}
+	}
+}
+
+func otelEnv(recv *otlptest.Receiver) []string {
+	return append(os.Environ(),
+		"OTEL_SDK_DISABLED=false", "OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+recv.Endpoint, "OTEL_TRACES_SAMPLER=parentbased_always_on",
+		"OTEL_SERVICE_NAME=", "OTEL_RESOURCE_ATTRIBUTES=", "OTEL_BSP_SCHEDULE_DELAY=200")
+}
+
+// streamStderr starts cmd and delivers its stderr line by line.
+func streamStderr(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
+	r, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
+
+func waitLine(t *testing.T, lines <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("agent ended before printing %q", want)
+			}
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q from the agent in 30s", want)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"debug/gosym"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -48,6 +49,9 @@ type symbol struct{ addr, size uint64 }
 // Open reads the executable at path. The caller must Close it.
 func Open(path string) (*Binary, error) {
 	info, err := buildinfo.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotGo)
 	}

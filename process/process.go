@@ -158,3 +158,34 @@ func InForegroundGroup() bool {
 	fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	return err == nil && fg == unix.Getpgrp()
 }
+
+// FindExecutable returns the lowest pid of a running process whose
+// executable is the file at path (same device and inode, so symlinks and
+// relative paths match; a rebuilt binary at the same path matches its new
+// processes). ok is false when none runs.
+func FindExecutable(path string) (pid int, ok bool, err error) {
+	want, err := os.Stat(path)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w", path, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false, err
+	}
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n == os.Getpid() {
+			continue
+		}
+		if fi, err := os.Stat(fmt.Sprintf("/proc/%d/exe", n)); err == nil && os.SameFile(fi, want) && (!ok || n < pid) {
+			pid, ok = n, true
+		}
+	}
+	return pid, ok, nil
+}
+
+// Alive reports whether process pid exists (and is not a zombie).
+func Alive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil
+}

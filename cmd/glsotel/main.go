@@ -2,7 +2,7 @@
 // through uprobes, with no change to the program.
 //
 //	glsotel run [flags] -- PROGRAM [ARGS...]
-//	glsotel attach --pid PID
+//	glsotel attach --pid PID | --exe PATH
 //	glsotel version
 package main
 
@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"syscall"
 
 	"github.com/glsotel/glsotel/exporter"
@@ -27,6 +28,7 @@ import (
 const usage = `usage:
   glsotel run [flags] -- PROGRAM [ARGS...]   start PROGRAM with every probe attached
   glsotel attach --pid PID                    attach to a running Go process
+  glsotel attach --exe PATH                   wait for PATH to run, attach, re-attach after restarts
   glsotel version
 `
 
@@ -89,25 +91,36 @@ func cmdRun(args []string, stderr io.Writer) (int, error) {
 
 func cmdAttach(args []string, stderr io.Writer) (int, error) {
 	fs := newFlags("attach", stderr)
-	pid := fs.Int("pid", 0, "process id of the Go program to instrument")
+	pid := fs.String("pid", os.Getenv("GLSOTEL_TARGET_PID"), "process id of the Go program to instrument (default $GLSOTEL_TARGET_PID)")
+	exe := fs.String("exe", os.Getenv("GLSOTEL_TARGET_EXE"), "wait for a process running this executable, attach, and re-attach when it restarts (default $GLSOTEL_TARGET_EXE)")
 	stats := fs.Bool("stats", false, "print how often each BPF program ran (uprobe hits) when detaching")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
-	if *pid <= 0 {
-		return 0, errors.New("attach: --pid PID is required")
+	if (*pid == "") == (*exe == "") {
+		return 0, errors.New("attach: give one of --pid PID (GLSOTEL_TARGET_PID) or --exe PATH (GLSOTEL_TARGET_EXE)")
 	}
-	stop := make(chan struct{})
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-sigs; close(stop) }()
+	var n int
+	if *pid != "" {
+		var err error
+		if n, err = strconv.Atoi(*pid); err != nil || n <= 0 {
+			return 0, fmt.Errorf("attach: --pid / GLSOTEL_TARGET_PID %q is not a process id", *pid)
+		}
+	}
 	rep := &glsmarker.Report{}
 	cfg, err := config(rep, stderr)
 	if err != nil {
 		return 0, err
 	}
 	cfg.RunCounts = *stats
-	res, err := agent.Attach(cfg, *pid, stop)
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-sigs; close(stop) }()
+	if *exe != "" {
+		return 0, agent.Watch(cfg, *exe, stop)
+	}
+	res, err := agent.Attach(cfg, n, stop)
 	if err != nil {
 		return 0, err
 	}

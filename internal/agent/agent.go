@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation"
@@ -255,4 +256,53 @@ func console(w io.Writer) io.Writer {
 		return w
 	}
 	return os.Stderr
+}
+
+// watchInterval is how often Watch looks for the target to (re)appear.
+var watchInterval = 200 * time.Millisecond
+
+// Watch waits for a process running the executable at path, attaches to it
+// until it exits, then waits for the next one, until stop is closed: a
+// sidecar survives its target's restarts. Each process gets its own
+// session (and exporter resource: process.pid changes).
+func Watch(cfg Config, path string, stop <-chan struct{}) error {
+	if _, err := OpenTarget(path); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	waiting := false
+	for {
+		pid, ok, err := process.FindExecutable(path)
+		if err != nil {
+			return &UsageError{err}
+		}
+		if !ok {
+			if !waiting {
+				log.Info("waiting for the target to start", "exe", path)
+				waiting = true
+			}
+			select {
+			case <-stop:
+				return nil
+			case <-time.After(watchInterval):
+			}
+			continue
+		}
+		waiting = false
+		if _, err := Attach(cfg, pid, stop); err != nil {
+			if !process.Alive(pid) {
+				continue // it exited while we attached: wait for the next one
+			}
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		default:
+			log.Info("target exited", "pid", pid)
+		}
+	}
 }
