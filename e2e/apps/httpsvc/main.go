@@ -80,7 +80,9 @@ func start(addr string) (*service, net.Listener) {
 	mux.HandleFunc("GET /work", s.work)
 	mux.HandleFunc("GET /leaf", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "leaf\n") })
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "item", r.PathValue("id")) })
-	mux.HandleFunc("GET /fail", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "failed on purpose", http.StatusServiceUnavailable) })
+	mux.HandleFunc("GET /fail", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "failed on purpose", http.StatusServiceUnavailable)
+	})
 	mux.HandleFunc("GET /quit", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "bye\n")
 		go func() { time.Sleep(50 * time.Millisecond); close(s.quit) }()
