@@ -194,10 +194,10 @@ type traced struct {
 	client *http.Client
 }
 
-func startTraced(t *testing.T, recv *otlptest.Receiver, bin string) *traced {
+func startTraced(t *testing.T, recv *otlptest.Receiver, bin string, env ...string) *traced {
 	t.Helper()
 	cmd := exec.Command(glsotelBin, "run", "--stats", "--", bin, "serve", "127.0.0.1:0")
-	cmd.Env = otelEnv(recv)
+	cmd.Env = append(otelEnv(recv), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -361,5 +361,51 @@ func waitLine(t *testing.T, lines <-chan string, want string) {
 		case <-deadline:
 			t.Fatalf("no %q from the agent in 30s", want)
 		}
+	}
+}
+
+// TestSampling: the decision is made in BPF when a trace starts in this
+// process and inherited by every span under it, so a trace is exported
+// whole or not at all; parentbased follows the incoming sampled flag.
+func TestSampling(t *testing.T) {
+	bin := testbuild.Build(t, "apps/httpsvc", testbuild.Toolchains[0], false)
+	for _, tc := range []struct {
+		sampler, arg string
+		min, max     int // /work traces exported, of 100
+	}{
+		{"always_off", "", 0, 0},
+		{"traceidratio", "0.5", 30, 70},
+		{"parentbased_always_on", "", 100, 100},
+	} {
+		t.Run(tc.sampler, func(t *testing.T) {
+			recv := otlptest.Start(t)
+			svc := startTraced(t, recv, bin, "OTEL_TRACES_SAMPLER="+tc.sampler, "OTEL_TRACES_SAMPLER_ARG="+tc.arg)
+			for i := 0; i < 100; i++ {
+				svc.get(t, fmt.Sprintf("/work?id=%d", i), nil)
+			}
+			// An incoming unsampled parent: parentbased drops the trace.
+			svc.get(t, "/work?id=unsampled", map[string]string{"traceparent": "00-" + incomingTrace + "-" + incomingParent + "-00"})
+			svc.stop(t)
+			spans := recv.Spans()
+			roots := 0
+			for _, s := range spans {
+				if s.Kind != tracepb.Span_SPAN_KIND_SERVER || s.Attrs["url.path"] != "/work" {
+					continue
+				}
+				if s.TraceID == incomingTrace && strings.HasPrefix(tc.sampler, "parentbased") {
+					t.Errorf("trace with an unsampled remote parent was exported")
+				}
+				if s.TraceID != incomingTrace {
+					roots++
+				}
+				if n := len(otlptest.Children(spans, s.SpanID)); n != len(from) {
+					t.Errorf("%s: a sampled trace has %d of its %d client spans", s.Attrs["url.query"], n, len(from))
+				}
+			}
+			t.Logf("%s %s: %d of 100 traces exported", tc.sampler, tc.arg, roots)
+			if roots < tc.min || roots > tc.max {
+				t.Errorf("%d traces exported, want %d..%d", roots, tc.min, tc.max)
+			}
+		})
 	}
 }

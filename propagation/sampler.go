@@ -2,6 +2,7 @@ package propagation
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -63,4 +64,14 @@ func RatioBound(fraction float64) uint64 {
 		return 0
 	}
 	return uint64(fraction * (1 << 63))
+}
+
+// PropagatorConsts are the consts traceparent.h reads for OTEL_PROPAGATORS:
+// without tracecontext, incoming traceparent headers are ignored.
+func PropagatorConsts(propagators []string) map[string]any {
+	off := uint32(1)
+	if slices.Contains(propagators, "tracecontext") {
+		off = 0
+	}
+	return map[string]any{"tracecontext_off": off}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -146,6 +147,7 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 			return nil, nil, &UsageError{err}
 		}
 		consts = sampler.Consts()
+		maps.Copy(consts, propagation.PropagatorConsts(cfg.Export.Propagators))
 		exp, err = exporter.New(context.Background(), *cfg.Export,
 			exporter.Target{Pid: pid, Executable: bin.Path, GoVersion: bin.GoVersion.String()}, console(cfg.Console))
 		if err != nil {

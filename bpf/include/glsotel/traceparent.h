@@ -5,6 +5,10 @@
 
 #define TRACEPARENT_LEN 55
 
+/* Set when OTEL_PROPAGATORS leaves out tracecontext: incoming traceparent
+ * and tracestate are then ignored (and, later, not injected). */
+volatile const __u32 tracecontext_off;
+
 static __always_inline int tp_hex(__u8 c)
 {
 	if (c >= '0' && c <= '9')

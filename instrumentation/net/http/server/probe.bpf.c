@@ -80,8 +80,10 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	r->ctx = read_ptr(req + off_net_http_Request_ctx + off_runtime_iface_data);
 	r->span.goid = g_goid(g);
 
-	scan_headers(read_ptr(req + off_net_http_Request_Header),
-		     HEADER_TRACEPARENT | HEADER_TRACESTATE | HEADER_USER_AGENT, &r->headers);
+	__u32 want = HEADER_USER_AGENT;
+	if (!tracecontext_off)
+		want |= HEADER_TRACEPARENT | HEADER_TRACESTATE;
+	scan_headers(read_ptr(req + off_net_http_Request_Header), want, &r->headers);
 	struct span_context remote = {};
 	__u32 n = r->headers.traceparent.len;
 	if ((r->headers.found & HEADER_TRACEPARENT) && n <= sizeof(r->headers.traceparent.s) &&

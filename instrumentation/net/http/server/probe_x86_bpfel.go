@@ -167,6 +167,7 @@ const (
 	probeVarSamplerKind                              = "sampler_kind"
 	probeVarSamplerParentbased                       = "sampler_parentbased"
 	probeVarSamplerRatioBound                        = "sampler_ratio_bound"
+	probeVarTracecontextOff                          = "tracecontext_off"
 	probeVarUnusedEventKind                          = "unused_event_kind"
 	probeVarUnusedServerEvent                        = "unused_server_event"
 )
@@ -278,6 +279,7 @@ type probeVariableSpecs struct {
 	SamplerKind                 *ebpf.VariableSpec `ebpf:"sampler_kind"`
 	SamplerParentbased          *ebpf.VariableSpec `ebpf:"sampler_parentbased"`
 	SamplerRatioBound           *ebpf.VariableSpec `ebpf:"sampler_ratio_bound"`
+	TracecontextOff             *ebpf.VariableSpec `ebpf:"tracecontext_off"`
 	UnusedEventKind             *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedServerEvent           *ebpf.VariableSpec `ebpf:"unused_server_event"`
 }
@@ -370,6 +372,7 @@ type probeVariables struct {
 	SamplerKind                 *ebpf.Variable `ebpf:"sampler_kind"`
 	SamplerParentbased          *ebpf.Variable `ebpf:"sampler_parentbased"`
 	SamplerRatioBound           *ebpf.Variable `ebpf:"sampler_ratio_bound"`
+	TracecontextOff             *ebpf.Variable `ebpf:"tracecontext_off"`
 	UnusedEventKind             *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedServerEvent           *ebpf.Variable `ebpf:"unused_server_event"`
 }
