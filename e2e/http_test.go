@@ -409,3 +409,23 @@ func TestSampling(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectorDown: with no collector, the service answers as usual, the
+// agent reports the lost spans in one line per interval and exits.
+func TestCollectorDown(t *testing.T) {
+	bin := testbuild.Build(t, "apps/httpsvc", testbuild.Toolchains[0], false)
+	recv := otlptest.Start(t)
+	svc := startTraced(t, recv, bin, "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_TIMEOUT=500")
+	start := time.Now()
+	for i := 0; i < 50; i++ {
+		svc.get(t, fmt.Sprintf("/work?id=%d", i), nil)
+	}
+	svc.stop(t)
+	t.Logf("50 requests and agent exit in %v", time.Since(start))
+	if n := strings.Count(svc.stderr.String(), `msg="spans lost"`); n < 1 || n > 3 {
+		t.Errorf("%d loss reports, want one per 10s:\n%s", n, svc.stderr)
+	}
+	if len(recv.Spans()) != 0 {
+		t.Error("spans reached the wrong receiver")
+	}
+}

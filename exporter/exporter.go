@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -54,25 +55,37 @@ var Version = "dev"
 type Exporter struct {
 	proc sdktrace.SpanProcessor // nil: export disabled
 	res  *resource.Resource
+	acct *accounting
+	rep  *reporter
 }
 
 // New builds the pipeline cfg describes. When the SDK is disabled or
 // OTEL_TRACES_EXPORTER=none, the Exporter drops everything. The console
-// exporter writes to out.
-func New(ctx context.Context, cfg Config, t Target, out io.Writer) (*Exporter, error) {
+// exporter writes to out. Spans that cannot be delivered are counted
+// (Loss) and reported through the WithLogger logger once per interval.
+func New(ctx context.Context, cfg Config, t Target, out io.Writer, opts ...Option) (*Exporter, error) {
 	if cfg.Disabled || cfg.Exporter == "none" {
 		return &Exporter{}, nil
+	}
+	o := options{log: slog.New(slog.DiscardHandler), interval: 10 * time.Second}
+	for _, opt := range opts {
+		opt.apply(&o)
 	}
 	exp, err := newSpanExporter(ctx, cfg, out)
 	if err != nil {
 		return nil, err
 	}
-	proc := sdktrace.NewBatchSpanProcessor(exp,
+	silenceSDKErrors()
+	acct := &accounting{limit: int64(cfg.BatchMaxQueueSize)}
+	proc := sdktrace.NewBatchSpanProcessor(countingExporter{exp, acct},
 		sdktrace.WithMaxQueueSize(cfg.BatchMaxQueueSize),
 		sdktrace.WithMaxExportBatchSize(cfg.BatchMaxExportSize),
 		sdktrace.WithBatchTimeout(cfg.BatchScheduleDelay),
 		sdktrace.WithExportTimeout(cfg.BatchExportTimeout))
-	return &Exporter{proc: proc, res: newResource(cfg, t)}, nil
+	rep := &reporter{acct: acct, log: o.log, stop: make(chan struct{})}
+	rep.done.Add(1)
+	go rep.run(o.interval)
+	return &Exporter{proc: proc, res: newResource(cfg, t), acct: acct, rep: rep}, nil
 }
 
 func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.SpanExporter, error) {
@@ -138,7 +151,7 @@ var scope = instrumentation.Scope{Name: "github.com/glsotel/glsotel"}
 // Export queues a finished span; unsampled spans are dropped here. It never
 // blocks: when the queue is full the SDK drops the span.
 func (e *Exporter) Export(s Span) {
-	if e.proc == nil || !s.Sampled {
+	if e.proc == nil || !s.Sampled || !e.acct.admit() {
 		return
 	}
 	flags := trace.FlagsSampled
@@ -161,8 +174,19 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 	if e.proc == nil {
 		return nil
 	}
-	if err := e.proc.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	err := e.proc.Shutdown(ctx)
+	e.rep.once.Do(func() { close(e.rep.stop) })
+	e.rep.done.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("flush spans: %w", err)
 	}
 	return nil
+}
+
+// Loss returns how many spans were lost so far.
+func (e *Exporter) Loss() Loss {
+	if e.acct == nil {
+		return Loss{}
+	}
+	return e.acct.loss()
 }

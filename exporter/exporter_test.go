@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -186,10 +187,11 @@ func TestUnreachableCollector(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
+	var logs syncBuffer
 	e, err := New(context.Background(), config(t, map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + addr, "OTEL_BSP_MAX_QUEUE_SIZE": "64", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16",
 		"OTEL_EXPORTER_OTLP_TIMEOUT": "200",
-	}), target, nil)
+	}), target, nil, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithLossReportInterval(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +210,32 @@ func TestUnreachableCollector(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("shutdown took until %v", d)
 	}
+	// Every span is accounted for: dropped at the full queue, or in a
+	// failed export; and the loss was logged (not once per span).
+	loss := e.Loss()
+	if loss.QueueFull+loss.Failed != 100000 || loss.QueueFull < 99000 {
+		t.Errorf("loss %+v, want all 100000 spans counted", loss)
+	}
+	if n := strings.Count(logs.String(), "spans lost"); n < 1 || n > 50 {
+		t.Errorf("%d loss reports:\n%s", n, logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestDisabled(t *testing.T) {

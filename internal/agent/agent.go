@@ -149,7 +149,7 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 		consts = sampler.Consts()
 		maps.Copy(consts, propagation.PropagatorConsts(cfg.Export.Propagators))
 		exp, err = exporter.New(context.Background(), *cfg.Export,
-			exporter.Target{Pid: pid, Executable: bin.Path, GoVersion: bin.GoVersion.String()}, console(cfg.Console))
+			exporter.Target{Pid: pid, Executable: bin.Path, GoVersion: bin.GoVersion.String()}, console(cfg.Console), exporter.WithLogger(logger(cfg)))
 		if err != nil {
 			return nil, nil, fmt.Errorf("exporter: %w", err)
 		}
@@ -271,10 +271,7 @@ func Watch(cfg Config, path string, stop <-chan struct{}) error {
 	if _, err := OpenTarget(path); err != nil {
 		return err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := logger(cfg)
 	waiting := false
 	for {
 		pid, ok, err := process.FindExecutable(path)
@@ -307,4 +304,11 @@ func Watch(cfg Config, path string, stop <-chan struct{}) error {
 			log.Info("target exited", "pid", pid)
 		}
 	}
+}
+
+func logger(cfg Config) *slog.Logger {
+	if cfg.Logger != nil {
+		return cfg.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }

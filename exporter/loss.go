@@ -1,0 +1,129 @@
+package exporter
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// Option tunes New.
+type Option interface{ apply(*options) }
+
+type options struct {
+	log      *slog.Logger
+	interval time.Duration
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithLogger receives one line per interval while spans are being lost
+// (default: discard).
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.log = l }) }
+
+// WithLossReportInterval sets how often lost spans are reported (default 10s).
+func WithLossReportInterval(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.interval = d })
+}
+
+// quietErrors keeps the SDK from printing every failed export: each loss
+// is counted and reported once per interval by the reporter instead.
+var quietErrors sync.Once
+
+func silenceSDKErrors() {
+	quietErrors.Do(func() {
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
+	})
+}
+
+// Loss counts spans that did not reach the backend.
+type Loss struct {
+	// QueueFull: dropped because the batch queue (OTEL_BSP_MAX_QUEUE_SIZE)
+	// was full, i.e. the exporter could not keep up.
+	QueueFull uint64
+	// Failed: in batches the exporter gave up on (collector unreachable,
+	// rejected, timed out).
+	Failed uint64
+}
+
+// accounting bounds what is handed to the SDK's batch processor by its
+// queue size, so the processor never drops silently: what does not fit is
+// counted here, and so is every span in a failed export.
+type accounting struct {
+	limit     int64
+	inflight  atomic.Int64 // handed to the processor, not yet exported or failed
+	queueFull atomic.Uint64
+	failed    atomic.Uint64
+	lastErr   atomic.Value // error string
+}
+
+// admit reports whether one more span fits in the processor's queue.
+func (a *accounting) admit() bool {
+	if a.inflight.Add(1) > a.limit {
+		a.inflight.Add(-1)
+		a.queueFull.Add(1)
+		return false
+	}
+	return true
+}
+
+func (a *accounting) loss() Loss { return Loss{QueueFull: a.queueFull.Load(), Failed: a.failed.Load()} }
+
+// countingExporter settles the accounting as batches finish.
+type countingExporter struct {
+	sdktrace.SpanExporter
+	acct *accounting
+}
+
+func (c countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := c.SpanExporter.ExportSpans(ctx, spans)
+	c.acct.inflight.Add(-int64(len(spans)))
+	if err != nil {
+		c.acct.failed.Add(uint64(len(spans)))
+		c.acct.lastErr.Store(err.Error())
+	}
+	return err
+}
+
+// reporter logs lost spans at most once per interval, only when the count
+// grew.
+type reporter struct {
+	acct     *accounting
+	log      *slog.Logger
+	stop     chan struct{}
+	once     sync.Once
+	done     sync.WaitGroup
+	reported Loss
+}
+
+func (r *reporter) run(interval time.Duration) {
+	defer r.done.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			r.report()
+			return
+		case <-t.C:
+			r.report()
+		}
+	}
+}
+
+func (r *reporter) report() {
+	now := r.acct.loss()
+	if now == r.reported {
+		return
+	}
+	last, _ := r.acct.lastErr.Load().(string)
+	r.log.Warn("spans lost", "queue_full", now.QueueFull-r.reported.QueueFull,
+		"export_failed", now.Failed-r.reported.Failed, "total", now.QueueFull+now.Failed, "last_error", last)
+	r.reported = now
+}
