@@ -77,9 +77,14 @@ func testHTTPTraces(t *testing.T, tc testbuild.Toolchain, stripped bool) {
 		}()
 	}
 	wg.Wait()
-	svc.get(t, "/work?id=adopted", map[string]string{
+	// 40 more headers: the map spans 8 swiss groups or 8 hmap buckets.
+	adopted := map[string]string{
 		"traceparent": "00-" + incomingTrace + "-" + incomingParent + "-01", "tracestate": incomingState,
-	})
+	}
+	for i := range 40 {
+		adopted[fmt.Sprintf("X-Filler-%02d", i)] = "x"
+	}
+	svc.get(t, "/work?id=adopted", adopted)
 	svc.get(t, "/work?id=malformed", map[string]string{
 		"traceparent": "ff-" + incomingTrace + "-" + incomingParent + "-01",
 	})

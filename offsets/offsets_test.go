@@ -1,7 +1,9 @@
 package offsets_test
 
 import (
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,23 +94,36 @@ func TestBinary(t *testing.T) {
 
 // The table must agree with DWARF for the running toolchain: a stale table
 // would silently break stripped binaries.
+// Every field the table holds for this release is checked, on a program
+// that links net/http.
 func TestTableMatchesDWARF(t *testing.T) {
-	path := testbuild.Build(t, "../e2e/apps/gls", testbuild.Toolchains[0], false)
+	path := testbuild.Build(t, "../e2e/apps/httpsvc", testbuild.Toolchains[0], false)
 	b, err := offsets.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	fromDWARF, err := b.Fields(offsets.RuntimeFields)
+	var table offsets.Table
+	if data, err := os.ReadFile("table.json"); err != nil || json.Unmarshal(data, &table) != nil {
+		t.Fatalf("read table.json: %v", err)
+	}
+	var fields []offsets.Field
+	for f := range table.Go[b.GoVersion.MinorString()].Fields {
+		fields = append(fields, f)
+	}
+	if len(fields) < len(offsets.RuntimeFields) {
+		t.Fatalf("table has %d fields for %s (regenerate with make offsets)", len(fields), b.GoVersion)
+	}
+	fromDWARF, err := b.Fields(fields)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stripped, err := offsets.Open(testbuild.Build(t, "../e2e/apps/gls", testbuild.Toolchains[0], true))
+	stripped, err := offsets.Open(testbuild.Build(t, "../e2e/apps/httpsvc", testbuild.Toolchains[0], true))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stripped.Close()
-	fromTable, err := stripped.Fields(offsets.RuntimeFields)
+	fromTable, err := stripped.Fields(fields)
 	if err != nil {
 		t.Fatalf("%v (regenerate with make offsets)", err)
 	}
@@ -122,9 +137,54 @@ func TestTableMatchesDWARF(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	notGo := filepath.Join(t.TempDir(), "script")
 	os.WriteFile(notGo, []byte("#!/bin/sh\n"), 0o755)
-	for _, path := range []string{notGo, "/no/such/file"} {
-		if _, err := offsets.Open(path); !errors.Is(err, offsets.ErrNotGo) || !strings.Contains(err.Error(), path) {
-			t.Errorf("Open(%s) = %v", path, err)
+	for path, want := range map[string]error{notGo: offsets.ErrNotGo, "/no/such/file": fs.ErrNotExist} {
+		if _, err := offsets.Open(path); !errors.Is(err, want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("Open(%s) = %v, want %v", path, err, want)
 		}
+	}
+}
+
+// HeaderMap's layout numbers must match DWARF of real binaries: swiss
+// tables (the local Go) and the classic hmap (go1.23).
+func TestHeaderMapLayout(t *testing.T) {
+	for _, tc := range testbuild.Toolchains {
+		t.Run(tc.Name, func(t *testing.T) {
+			b, err := offsets.Open(testbuild.Build(t, "../e2e/apps/httpsvc", tc, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			l := b.HeaderMap()
+			want := map[offsets.Field]uint64{
+				"runtime.hmap.count": l.HmapCount, "runtime.hmap.flags": l.HmapFlags, "runtime.hmap.B": l.HmapB,
+				"runtime.hmap.buckets": l.HmapBuckets, "runtime.hmap.oldbuckets": l.HmapOldBuckets,
+				"bucket<string,[]string>.keys": l.BucketKeys, "bucket<string,[]string>.values": l.BucketValues,
+				"bucket<string,[]string>.overflow": l.BucketOverflow,
+			}
+			if l.Swiss {
+				want = map[offsets.Field]uint64{
+					"internal/runtime/maps.Map.used": l.MapUsed, "internal/runtime/maps.Map.dirPtr": l.MapDirPtr,
+					"internal/runtime/maps.Map.dirLen": l.MapDirLen, "internal/runtime/maps.table.groups": l.TableGroups,
+					"internal/runtime/maps.groupsReference.lengthMask": l.GroupsLengthMask,
+					"noalg.map.group[string][]string.slots": l.GroupSlots,
+				}
+			}
+			if l.Swiss != !b.GoVersion.Less(offsets.Version{Major: 1, Minor: 24}) {
+				t.Errorf("Swiss = %v for %s", l.Swiss, b.GoVersion)
+			}
+			var fields []offsets.Field
+			for f := range want {
+				fields = append(fields, f)
+			}
+			got, err := b.Fields(fields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for f, w := range want {
+				if got[f] != w {
+					t.Errorf("%s: DWARF %d, HeaderMap %d", f, got[f], w)
+				}
+			}
+		})
 	}
 }
