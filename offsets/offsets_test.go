@@ -166,7 +166,7 @@ func TestHeaderMapLayout(t *testing.T) {
 					"internal/runtime/maps.Map.used": l.MapUsed, "internal/runtime/maps.Map.dirPtr": l.MapDirPtr,
 					"internal/runtime/maps.Map.dirLen": l.MapDirLen, "internal/runtime/maps.table.groups": l.TableGroups,
 					"internal/runtime/maps.groupsReference.lengthMask": l.GroupsLengthMask,
-					"noalg.map.group[string][]string.slots": l.GroupSlots,
+					"noalg.map.group[string][]string.slots":            l.GroupSlots,
 				}
 			}
 			if l.Swiss != !b.GoVersion.Less(offsets.Version{Major: 1, Minor: 24}) {
