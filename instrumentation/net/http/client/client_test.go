@@ -1,52 +1,18 @@
 package client
 
 import (
-	"maps"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation/internal/span"
+	"github.com/glsotel/glsotel/instrumentation/internal/spantest"
 	"github.com/glsotel/glsotel/instrumentation/probe"
 )
-
-// attrs is an attribute set keyed by name; int values stand for int64.
-type attrs map[string]any
-
-// checkAttrs reports every missing, unexpected, duplicate or different
-// attribute.
-func checkAttrs(t *testing.T, kvs []attribute.KeyValue, want attrs) {
-	t.Helper()
-	got := make(attrs, len(kvs))
-	for _, kv := range kvs {
-		if _, dup := got[string(kv.Key)]; dup {
-			t.Errorf("duplicate attribute %s", kv.Key)
-		}
-		got[string(kv.Key)] = kv.Value.AsInterface()
-	}
-	for _, k := range slices.Sorted(maps.Keys(want)) {
-		w := want[k]
-		if i, ok := w.(int); ok {
-			w = int64(i)
-		}
-		if g, ok := got[k]; !ok {
-			t.Errorf("attribute %s missing, want %#v", k, w)
-		} else if !reflect.DeepEqual(g, w) {
-			t.Errorf("attribute %s = %#v, want %#v", k, g, w)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(got)) {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected attribute %s = %#v", k, got[k])
-		}
-	}
-}
 
 func TestFullURL(t *testing.T) {
 	tests := []struct {
@@ -92,25 +58,12 @@ func request(mod func(*event)) event {
 }
 
 // requestAttrs are the attributes of request(nil).
-var requestAttrs = attrs{
+var requestAttrs = spantest.Attrs{
 	"http.request.method":       "GET",
 	"url.full":                  "https://api.example.com/v1/items",
 	"server.address":            "api.example.com",
 	"server.port":               443,
 	"http.response.status_code": 200,
-}
-
-// with copies a and applies over; a nil value removes the key.
-func (a attrs) with(over attrs) attrs {
-	m := maps.Clone(a)
-	for k, v := range over {
-		if v == nil {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 func TestToSpanAttributes(t *testing.T) {
@@ -119,13 +72,13 @@ func TestToSpanAttributes(t *testing.T) {
 		mod        func(*event)
 		wantName   string
 		wantStatus codes.Code
-		over       attrs // changes to requestAttrs; nil removes
+		over       spantest.Attrs // changes to requestAttrs; nil removes
 	}{
 		{desc: "GET 200", wantName: "GET"},
 		{desc: "empty method is GET", mod: func(e *event) { e.method = "" }, wantName: "GET"},
 		{
 			desc: "unknown method", mod: func(e *event) { e.method = "PURGE" }, wantName: "HTTP",
-			over: attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"},
+			over: spantest.Attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"},
 		},
 		{
 			desc: "plain HTTP with port and query",
@@ -133,61 +86,61 @@ func TestToSpanAttributes(t *testing.T) {
 				e.method, e.scheme, e.host, e.rawQuery = "POST", "http", "10.0.0.5:8080", "sig=s&q=1"
 			},
 			wantName: "POST",
-			over: attrs{
+			over: spantest.Attrs{
 				"http.request.method": "POST", "url.full": "http://10.0.0.5:8080/v1/items?sig=REDACTED&q=1",
 				"server.address": "10.0.0.5", "server.port": 8080,
 			},
 		},
 		{
 			desc: "plain HTTP default port", mod: func(e *event) { e.scheme = "http" }, wantName: "GET",
-			over: attrs{"url.full": "http://api.example.com/v1/items", "server.port": 80},
+			over: spantest.Attrs{"url.full": "http://api.example.com/v1/items", "server.port": 80},
 		},
 		{
 			desc: "IPv6 host", mod: func(e *event) { e.host = "[::1]" }, wantName: "GET",
-			over: attrs{"url.full": "https://[::1]/v1/items", "server.address": "::1"},
+			over: spantest.Attrs{"url.full": "https://[::1]/v1/items", "server.address": "::1"},
 		},
 		{
 			desc: "no host", mod: func(e *event) { e.host = "" }, wantName: "GET",
-			over: attrs{"url.full": "https:///v1/items", "server.address": nil, "server.port": nil},
+			over: spantest.Attrs{"url.full": "https:///v1/items", "server.address": nil, "server.port": nil},
 		},
 		{
 			desc: "3xx", mod: func(e *event) { e.status = 302 }, wantName: "GET",
-			over: attrs{"http.response.status_code": 302},
+			over: spantest.Attrs{"http.response.status_code": 302},
 		},
 		{
 			desc: "399", mod: func(e *event) { e.status = 399 }, wantName: "GET",
-			over: attrs{"http.response.status_code": 399},
+			over: spantest.Attrs{"http.response.status_code": 399},
 		},
 		{
 			desc: "400", mod: func(e *event) { e.status = 400 }, wantName: "GET", wantStatus: codes.Error,
-			over: attrs{"http.response.status_code": 400, "error.type": "400"},
+			over: spantest.Attrs{"http.response.status_code": 400, "error.type": "400"},
 		},
 		{
 			desc: "404", mod: func(e *event) { e.status = 404 }, wantName: "GET", wantStatus: codes.Error,
-			over: attrs{"http.response.status_code": 404, "error.type": "404"},
+			over: spantest.Attrs{"http.response.status_code": 404, "error.type": "404"},
 		},
 		{
 			desc: "503", mod: func(e *event) { e.status = 503 }, wantName: "GET", wantStatus: codes.Error,
-			over: attrs{"http.response.status_code": 503, "error.type": "503"},
+			over: spantest.Attrs{"http.response.status_code": 503, "error.type": "503"},
 		},
 		{
 			desc: "no status, no error", mod: func(e *event) { e.status = 0 }, wantName: "GET",
-			over: attrs{"http.response.status_code": nil},
+			over: spantest.Attrs{"http.response.status_code": nil},
 		},
 		{
 			desc: "transport error", mod: func(e *event) { e.status, e.errType = 0, "*net.OpError" },
 			wantName: "GET", wantStatus: codes.Error,
-			over: attrs{"http.response.status_code": nil, "error.type": "*net.OpError"},
+			over: spantest.Attrs{"http.response.status_code": nil, "error.type": "*net.OpError"},
 		},
 		{
 			desc: "error type unknown", mod: func(e *event) { e.status, e.errType = 0, "_OTHER" },
 			wantName: "GET", wantStatus: codes.Error,
-			over: attrs{"http.response.status_code": nil, "error.type": "_OTHER"},
+			over: spantest.Attrs{"http.response.status_code": nil, "error.type": "_OTHER"},
 		},
 		{
 			desc: "error wins over a status", mod: func(e *event) { e.status, e.errType = 500, "*url.Error" },
 			wantName: "GET", wantStatus: codes.Error,
-			over: attrs{"http.response.status_code": nil, "error.type": "*url.Error"},
+			over: spantest.Attrs{"http.response.status_code": nil, "error.type": "*url.Error"},
 		},
 	}
 	for _, tt := range tests {
@@ -202,7 +155,7 @@ func TestToSpanAttributes(t *testing.T) {
 			if s.Status != tt.wantStatus {
 				t.Errorf("Status = %v, want %v", s.Status, tt.wantStatus)
 			}
-			checkAttrs(t, s.Attributes, requestAttrs.with(tt.over))
+			spantest.Check(t, s.Attributes, requestAttrs.With(tt.over))
 		})
 	}
 }

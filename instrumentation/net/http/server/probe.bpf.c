@@ -49,7 +49,7 @@ const struct server_event *unused_server_event __attribute__((unused));
 const enum event_kind *unused_event_kind __attribute__((unused));
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* a handler that panics never returns: its record ages out */
 	__uint(max_entries, GLS_MAX_GOROUTINES);
 	__type(key, struct gls_key);
 	__type(value, struct server_request);

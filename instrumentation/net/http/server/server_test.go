@@ -2,71 +2,18 @@ package server
 
 import (
 	"fmt"
-	"maps"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation/internal/span"
+	"github.com/glsotel/glsotel/instrumentation/internal/spantest"
 	"github.com/glsotel/glsotel/instrumentation/probe"
 )
-
-// attrs is an attribute set keyed by name; int values stand for int64.
-type attrs map[string]any
-
-// attrMap turns attributes into key → value, failing on duplicate keys.
-func attrMap(t *testing.T, kvs []attribute.KeyValue) attrs {
-	t.Helper()
-	m := make(attrs, len(kvs))
-	for _, kv := range kvs {
-		if _, dup := m[string(kv.Key)]; dup {
-			t.Errorf("duplicate attribute %s", kv.Key)
-		}
-		m[string(kv.Key)] = kv.Value.AsInterface()
-	}
-	return m
-}
-
-// checkAttrs reports every missing, unexpected or different attribute.
-func checkAttrs(t *testing.T, kvs []attribute.KeyValue, want attrs) {
-	t.Helper()
-	got := attrMap(t, kvs)
-	for _, k := range slices.Sorted(maps.Keys(want)) {
-		w := want[k]
-		if i, ok := w.(int); ok {
-			w = int64(i)
-		}
-		if g, ok := got[k]; !ok {
-			t.Errorf("attribute %s missing, want %#v", k, w)
-		} else if !reflect.DeepEqual(g, w) {
-			t.Errorf("attribute %s = %#v, want %#v", k, g, w)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(got)) {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected attribute %s = %#v", k, got[k])
-		}
-	}
-}
-
-// with copies a and applies over; a nil value removes the key.
-func (a attrs) with(over attrs) attrs {
-	m := maps.Clone(a)
-	for k, v := range over {
-		if v == nil {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-	}
-	return m
-}
 
 func TestRoute(t *testing.T) {
 	tests := []struct{ pattern, want string }{
@@ -116,7 +63,7 @@ func request(mod func(*event)) event {
 }
 
 // requestAttrs are the attributes of request(nil).
-var requestAttrs = attrs{
+var requestAttrs = spantest.Attrs{
 	"http.request.method":       "GET",
 	"url.scheme":                "http",
 	"url.path":                  "/items/1",
@@ -134,7 +81,7 @@ func TestToSpanAttributes(t *testing.T) {
 		mod        func(*event)
 		wantName   string
 		wantStatus codes.Code
-		over       attrs // changes to requestAttrs; nil removes
+		over       spantest.Attrs // changes to requestAttrs; nil removes
 	}{
 		{desc: "plain GET", wantName: "GET", over: nil},
 		{
@@ -143,98 +90,98 @@ func TestToSpanAttributes(t *testing.T) {
 		},
 		{
 			desc: "POST", mod: func(e *event) { e.method = "POST" }, wantName: "POST",
-			over: attrs{"http.request.method": "POST"},
+			over: spantest.Attrs{"http.request.method": "POST"},
 		},
 		{
 			desc: "unknown method", mod: func(e *event) { e.method = "PURGE" }, wantName: "HTTP",
-			over: attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"},
+			over: spantest.Attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"},
 		},
 		{
 			desc: "route", mod: func(e *event) { e.route = "GET /items/{id}" }, wantName: "GET /items/{id}",
-			over: attrs{"http.route": "/items/{id}"},
+			over: spantest.Attrs{"http.route": "/items/{id}"},
 		},
 		{
 			desc: "route with host and wildcard",
 			mod:  func(e *event) { e.route = "GET example.com/items/{rest...}" }, wantName: "GET /items/{rest...}",
-			over: attrs{"http.route": "/items/{rest...}"},
+			over: spantest.Attrs{"http.route": "/items/{rest...}"},
 		},
 		{
 			desc: "root route", mod: func(e *event) { e.route, e.path = "/", "/" }, wantName: "GET /",
-			over: attrs{"http.route": "/", "url.path": "/"},
+			over: spantest.Attrs{"http.route": "/", "url.path": "/"},
 		},
 		{
 			desc: "unknown method with route",
 			mod:  func(e *event) { e.method, e.route = "PURGE", "/items/{id}" }, wantName: "HTTP /items/{id}",
-			over: attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE", "http.route": "/items/{id}"},
+			over: spantest.Attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE", "http.route": "/items/{id}"},
 		},
 		{
 			desc: "query", mod: func(e *event) { e.query = "q=otel&page=2" }, wantName: "GET",
-			over: attrs{"url.query": "q=otel&page=2"},
+			over: spantest.Attrs{"url.query": "q=otel&page=2"},
 		},
 		{
 			desc: "user agent", mod: func(e *event) { e.userAgent = "curl/8.5.0" }, wantName: "GET",
-			over: attrs{"user_agent.original": "curl/8.5.0"},
+			over: spantest.Attrs{"user_agent.original": "curl/8.5.0"},
 		},
 		{
 			desc: "TLS, HTTP/2, host without port",
 			mod:  func(e *event) { e.tls, e.proto, e.host = true, "HTTP/2.0", "example.com" }, wantName: "GET",
-			over: attrs{"url.scheme": "https", "server.port": 443, "network.protocol.version": "2"},
+			over: spantest.Attrs{"url.scheme": "https", "server.port": 443, "network.protocol.version": "2"},
 		},
 		{
 			desc: "plain HTTP host without port", mod: func(e *event) { e.host = "example.com" }, wantName: "GET",
-			over: attrs{"server.port": 80},
+			over: spantest.Attrs{"server.port": 80},
 		},
 		{
 			desc: "HTTP/1.0", mod: func(e *event) { e.proto = "HTTP/1.0" }, wantName: "GET",
-			over: attrs{"network.protocol.version": "1.0"},
+			over: spantest.Attrs{"network.protocol.version": "1.0"},
 		},
 		{
 			desc: "unparsable proto", mod: func(e *event) { e.proto = "garbage" }, wantName: "GET",
-			over: attrs{"network.protocol.version": nil},
+			over: spantest.Attrs{"network.protocol.version": nil},
 		},
 		{
 			desc: "IPv6 host and peer",
 			mod:  func(e *event) { e.host, e.remoteAddr = "[::1]:8443", "[2001:db8::1]:40000" }, wantName: "GET",
-			over: attrs{"server.address": "::1", "server.port": 8443, "client.address": "2001:db8::1", "client.port": 40000},
+			over: spantest.Attrs{"server.address": "::1", "server.port": 8443, "client.address": "2001:db8::1", "client.port": 40000},
 		},
 		{
 			desc: "IPv6 host without port, TLS",
 			mod:  func(e *event) { e.host, e.tls = "[::1]", true }, wantName: "GET",
-			over: attrs{"server.address": "::1", "server.port": 443, "url.scheme": "https"},
+			over: spantest.Attrs{"server.address": "::1", "server.port": 443, "url.scheme": "https"},
 		},
 		{
 			desc: "no host", mod: func(e *event) { e.host = "" }, wantName: "GET",
-			over: attrs{"server.address": nil, "server.port": nil},
+			over: spantest.Attrs{"server.address": nil, "server.port": nil},
 		},
 		{
 			desc: "remote address without port", mod: func(e *event) { e.remoteAddr = "@" }, wantName: "GET",
-			over: attrs{"client.address": nil, "client.port": nil},
+			over: spantest.Attrs{"client.address": nil, "client.port": nil},
 		},
 		{
 			desc: "no status (HTTP/2, hijacked)", mod: func(e *event) { e.status = 0 }, wantName: "GET",
-			over: attrs{"http.response.status_code": nil},
+			over: spantest.Attrs{"http.response.status_code": nil},
 		},
 		{
 			desc: "3xx", mod: func(e *event) { e.status = 302 }, wantName: "GET",
-			over: attrs{"http.response.status_code": 302},
+			over: spantest.Attrs{"http.response.status_code": 302},
 		},
 		{
 			desc: "4xx is not a server error", mod: func(e *event) { e.status = 404 }, wantName: "GET",
-			over: attrs{"http.response.status_code": 404},
+			over: spantest.Attrs{"http.response.status_code": 404},
 		},
 		{
 			desc: "499 is not a server error", mod: func(e *event) { e.status = 499 }, wantName: "GET",
-			over: attrs{"http.response.status_code": 499},
+			over: spantest.Attrs{"http.response.status_code": 499},
 		},
 		{
 			desc: "500", mod: func(e *event) { e.status = 500 }, wantName: "GET", wantStatus: codes.Error,
-			over: attrs{"http.response.status_code": 500, "error.type": "500"},
+			over: spantest.Attrs{"http.response.status_code": 500, "error.type": "500"},
 		},
 		{
 			desc: "503 over TLS with route",
 			mod:  func(e *event) { e.status, e.tls, e.route = 503, true, "GET /items/{id}" }, wantName: "GET /items/{id}",
 			wantStatus: codes.Error,
-			over: attrs{
+			over: spantest.Attrs{
 				"http.response.status_code": 503, "error.type": "503",
 				"url.scheme": "https", "http.route": "/items/{id}",
 			},
@@ -242,7 +189,7 @@ func TestToSpanAttributes(t *testing.T) {
 		{
 			desc: "everything empty",
 			mod:  func(e *event) { *e = event{} }, wantName: "GET",
-			over: attrs{
+			over: spantest.Attrs{
 				"url.path": "", "server.address": nil, "server.port": nil, "client.address": nil,
 				"client.port": nil, "network.protocol.version": nil, "http.response.status_code": nil,
 			},
@@ -260,7 +207,7 @@ func TestToSpanAttributes(t *testing.T) {
 			if s.Status != tt.wantStatus {
 				t.Errorf("Status = %v, want %v", s.Status, tt.wantStatus)
 			}
-			checkAttrs(t, s.Attributes, requestAttrs.with(tt.over))
+			spantest.Check(t, s.Attributes, requestAttrs.With(tt.over))
 		})
 	}
 }
@@ -315,7 +262,7 @@ func TestToSpanRedactsQuery(t *testing.T) {
 	e := request(func(e *event) {
 		e.query = "q=otel&AWSAccessKeyId=AKIA1&Signature=s1&sig=s2&X-Goog-Signature=s3"
 	})
-	got := attrMap(t, toSpan(e, probe.Clock{}).Attributes)["url.query"]
+	got := spantest.Map(t, toSpan(e, probe.Clock{}).Attributes)["url.query"]
 	want := "q=otel&AWSAccessKeyId=REDACTED&Signature=REDACTED&sig=REDACTED&X-Goog-Signature=REDACTED"
 	if got != want {
 		t.Errorf("url.query = %q, want %q", got, want)
