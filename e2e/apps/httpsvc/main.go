@@ -28,6 +28,8 @@ import (
 	"time"
 )
 
+type requestID struct{}
+
 type job struct {
 	ctx  context.Context
 	url  string
@@ -138,12 +140,17 @@ func (s *service) work(w http.ResponseWriter, r *http.Request) {
 	go level(1)
 	wg.Wait()
 
-	// Pooled workers get the request context: it names the parent.
+	// Pooled workers get a context derived from the request's: the agent
+	// walks its parents to the request's, which names the parent span.
+	valued := context.WithValue(r.Context(), requestID{}, id)
+	timed, cancel := context.WithTimeout(valued, time.Minute)
+	defer cancel()
 	for _, p := range []struct {
 		ch   chan job
+		ctx  context.Context
 		name string
-	}{{s.pool, "pool"}, {s.late, "late"}} {
-		j := job{ctx: r.Context(), url: leaf(p.name), done: make(chan struct{})}
+	}{{s.pool, valued, "pool"}, {s.late, timed, "late"}} {
+		j := job{ctx: p.ctx, url: leaf(p.name), done: make(chan struct{})}
 		p.ch <- j
 		<-j.done
 	}

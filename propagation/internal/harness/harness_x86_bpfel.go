@@ -74,6 +74,7 @@ const (
 	harnessVarTpInput                = "tp_input"
 	harnessVarTpInputLen             = "tp_input_len"
 	harnessVarTpResult               = "tp_result"
+	harnessVarTracecontextOff        = "tracecontext_off"
 )
 
 // loadHarness returns the embedded CollectionSpec for harness.
@@ -141,6 +142,7 @@ type harnessVariableSpecs struct {
 	TpInput                *ebpf.VariableSpec `ebpf:"tp_input"`
 	TpInputLen             *ebpf.VariableSpec `ebpf:"tp_input_len"`
 	TpResult               *ebpf.VariableSpec `ebpf:"tp_result"`
+	TracecontextOff        *ebpf.VariableSpec `ebpf:"tracecontext_off"`
 }
 
 // harnessObjects contains all objects after they have been loaded into the kernel.
@@ -186,6 +188,7 @@ type harnessVariables struct {
 	TpInput                *ebpf.Variable `ebpf:"tp_input"`
 	TpInputLen             *ebpf.Variable `ebpf:"tp_input_len"`
 	TpResult               *ebpf.Variable `ebpf:"tp_result"`
+	TracecontextOff        *ebpf.Variable `ebpf:"tracecontext_off"`
 }
 
 // harnessPrograms contains all programs after they have been loaded into the kernel.
