@@ -40,6 +40,9 @@ type Binary struct {
 	itabOnce sync.Once
 	itabs    map[uint64]string
 
+	fieldMu    sync.Mutex
+	fieldCache map[Field]uint64 // from DWARF
+
 	dwarfOnce sync.Once
 	dwarf     *dwarf.Data // nil when the binary carries no DWARF
 }

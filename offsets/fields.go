@@ -26,12 +26,35 @@ func (f Field) split() (typ, field string) {
 // Fields returns the offsets of the given fields, read from DWARF when the
 // binary has it, and from the embedded table (generated per Go release by
 // offsets/gentable) when it was built with -ldflags=-w.
+// Offsets found in DWARF are remembered, so probes asking for the same
+// fields do not scan it again.
 func (b *Binary) Fields(want []Field) (map[Field]uint64, error) {
 	got := make(map[Field]uint64, len(want))
 	if d := b.dwarfData(); d != nil {
-		if err := dwarfFields(d, want, got); err != nil {
-			return nil, fmt.Errorf("%s: %w", b.Path, err)
+		b.fieldMu.Lock()
+		var scan []Field
+		for _, f := range want {
+			if off, ok := b.fieldCache[f]; ok {
+				got[f] = off
+			} else {
+				scan = append(scan, f)
+			}
 		}
+		if len(scan) > 0 {
+			if err := dwarfFields(d, scan, got); err != nil {
+				b.fieldMu.Unlock()
+				return nil, fmt.Errorf("%s: %w", b.Path, err)
+			}
+			if b.fieldCache == nil {
+				b.fieldCache = map[Field]uint64{}
+			}
+			for _, f := range scan {
+				if off, ok := got[f]; ok {
+					b.fieldCache[f] = off
+				}
+			}
+		}
+		b.fieldMu.Unlock()
 	}
 	var missing []string
 	for _, f := range want {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -192,23 +193,24 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 // fieldOffsets resolves a probe's fields; a missing required one makes the
 // probe unusable on this target, a missing optional one is 0.
 func fieldOffsets(bin *offsets.Binary, p *Probe) (map[offsets.Field]uint64, error) {
-	offs, err := bin.Fields(p.Fields)
-	if errors.Is(err, offsets.ErrNoField) {
-		return nil, fmt.Errorf("%w: %w", errUnusable, err)
+	all := append(slices.Clone(p.Fields), p.Optional...)
+	offs, err := bin.Fields(all)
+	if err == nil || !errors.Is(err, offsets.ErrNoField) {
+		return offs, err
 	}
-	if err != nil {
+	// Something is missing: required fields name it, optional ones are 0.
+	if offs, err = bin.Fields(p.Fields); err != nil {
+		if errors.Is(err, offsets.ErrNoField) {
+			return nil, fmt.Errorf("%w: %w", errUnusable, err)
+		}
 		return nil, err
 	}
 	for _, f := range p.Optional {
 		got, err := bin.Fields([]offsets.Field{f})
-		switch {
-		case err == nil:
-			offs[f] = got[f]
-		case errors.Is(err, offsets.ErrNoField):
-			offs[f] = 0
-		default:
+		if err != nil && !errors.Is(err, offsets.ErrNoField) {
 			return nil, err
 		}
+		offs[f] = got[f]
 	}
 	return offs, nil
 }

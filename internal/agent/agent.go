@@ -268,9 +268,11 @@ var watchInterval = 200 * time.Millisecond
 // sidecar survives its target's restarts. Each process gets its own
 // session (and exporter resource: process.pid changes).
 func Watch(cfg Config, path string, stop <-chan struct{}) error {
-	if _, err := OpenTarget(path); err != nil {
+	bin, err := OpenTarget(path) // fail early on a path that can never be traced
+	if err != nil {
 		return err
 	}
+	bin.Close()
 	log := logger(cfg)
 	waiting := false
 	for {

@@ -67,9 +67,7 @@ static __always_inline void start_span(struct span_base *s, const struct span_co
 		s->parent_remote = 0;
 		sampled = sample_root(s->sc.trace_id);
 	}
-	do {
-		random_bytes(s->sc.span_id, 8);
-	} while (0);
+	random_bytes(s->sc.span_id, 8);
 	s->sc.flags = sampled ? TRACE_FLAG_SAMPLED : 0;
 	__builtin_memset(s->sc._pad, 0, sizeof(s->sc._pad));
 	__builtin_memset(s->_pad, 0, sizeof(s->_pad));
