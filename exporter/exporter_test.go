@@ -3,6 +3,8 @@ package exporter
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,8 +20,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/glsotel/glsotel/internal/otlptest"
 )
 
 var (
@@ -83,41 +86,30 @@ func TestConsole(t *testing.T) {
 }
 
 // checkExported asserts what an OTLP receiver got for sampleTrace.
-func checkExported(t *testing.T, reqs []*coltracepb.ExportTraceServiceRequest) {
+func checkExported(t *testing.T, spans []otlptest.Span) {
 	t.Helper()
-	var spans []*tracepb.Span
-	res := map[string]string{}
-	for _, r := range reqs {
-		for _, rs := range r.ResourceSpans {
-			for _, a := range rs.Resource.Attributes {
-				res[a.Key] = a.Value.String()
-			}
-			for _, ss := range rs.ScopeSpans {
-				spans = append(spans, ss.Spans...)
-			}
-		}
-	}
 	if len(spans) != 3 {
 		t.Fatalf("got %d spans, want 3", len(spans))
 	}
+	res := spans[0].Resource
 	for k, v := range map[string]string{"service.name": "users", "process.pid": "42", "process.runtime.version": "go1.23.12", "telemetry.distro.name": "glsotel", "deployment.environment": "test"} {
-		if !strings.Contains(res[k], v) {
-			t.Errorf("resource %s = %q, want %q", k, res[k], v)
+		if got := fmt.Sprint(res[k]); !strings.Contains(got, v) {
+			t.Errorf("resource %s = %q, want %q", k, got, v)
 		}
 	}
 	for _, s := range spans {
-		if !bytes.Equal(s.TraceId, traceID[:]) {
-			t.Errorf("%s: trace id %x", s.Name, s.TraceId)
+		if s.TraceID != hex.EncodeToString(traceID[:]) {
+			t.Errorf("%s: trace id %s", s.Name, s.TraceID)
 		}
 		switch s.Name {
 		case "GET /users/{id}":
-			if s.ParentSpanId[0] != 9 || s.Kind != tracepb.Span_SPAN_KIND_SERVER || s.Status.Code != tracepb.Status_STATUS_CODE_ERROR ||
-				s.StartTimeUnixNano != uint64(t0.UnixNano()) || s.EndTimeUnixNano != uint64(t0.Add(5*time.Millisecond).UnixNano()) {
-				t.Errorf("server span: %v", s)
+			if !strings.HasPrefix(s.Parent, "09") || !s.RemoteParent || s.Kind != tracepb.Span_SPAN_KIND_SERVER || !s.Error ||
+				s.Start != uint64(t0.UnixNano()) || s.End != uint64(t0.Add(5*time.Millisecond).UnixNano()) {
+				t.Errorf("server span: %+v", s)
 			}
 		case "GET", "SELECT users":
-			if s.ParentSpanId[0] != 1 || s.Kind != tracepb.Span_SPAN_KIND_CLIENT {
-				t.Errorf("%s: %v", s.Name, s)
+			if !strings.HasPrefix(s.Parent, "01") || s.Kind != tracepb.Span_SPAN_KIND_CLIENT {
+				t.Errorf("%s: %+v", s.Name, s)
 			}
 		default:
 			t.Errorf("unexpected span %s", s.Name)
@@ -126,17 +118,14 @@ func checkExported(t *testing.T, reqs []*coltracepb.ExportTraceServiceRequest) {
 }
 
 func TestOTLPHTTP(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []*coltracepb.ExportTraceServiceRequest
+	recv := &otlptest.Receiver{} // fed by this HTTP handler, no gRPC server
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		req := &coltracepb.ExportTraceServiceRequest{}
 		if r.URL.Path != "/v1/traces" || r.Header.Get("Api-Key") != "secret" || proto.Unmarshal(body, req) != nil {
 			t.Errorf("bad request %s %v", r.URL.Path, r.Header)
 		}
-		mu.Lock()
-		reqs = append(reqs, req)
-		mu.Unlock()
+		recv.Export(r.Context(), req)
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}))
 	defer srv.Close()
@@ -144,41 +133,16 @@ func TestOTLPHTTP(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_EXPORTER_OTLP_HEADERS": "api-key=secret",
 		"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
 	}, nil)
-	mu.Lock()
-	defer mu.Unlock()
-	checkExported(t, reqs)
-}
-
-type grpcReceiver struct {
-	coltracepb.UnimplementedTraceServiceServer
-	mu   sync.Mutex
-	reqs []*coltracepb.ExportTraceServiceRequest
-}
-
-func (g *grpcReceiver) Export(_ context.Context, r *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	g.mu.Lock()
-	g.reqs = append(g.reqs, r)
-	g.mu.Unlock()
-	return &coltracepb.ExportTraceServiceResponse{}, nil
+	checkExported(t, recv.Spans())
 }
 
 func TestOTLPGRPC(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	recv := &grpcReceiver{}
-	coltracepb.RegisterTraceServiceServer(srv, recv)
-	go srv.Serve(ln)
-	defer srv.Stop()
+	recv := otlptest.Start(t)
 	exportSample(t, map[string]string{
-		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + ln.Addr().String(),
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": recv.Endpoint,
 		"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
 	}, nil)
-	recv.mu.Lock()
-	defer recv.mu.Unlock()
-	checkExported(t, recv.reqs)
+	checkExported(t, recv.Spans())
 }
 
 // With the collector unreachable, Export never blocks the agent (the SDK
