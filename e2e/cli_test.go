@@ -163,6 +163,7 @@ func TestBadInput(t *testing.T) {
 		{"attach to a non-Go exe", exec.Command(glsotelBin, "attach", "--exe", "/bin/true"), "not a Go binary"},
 		{"invalid OTEL variable", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_TRACES_SAMPLER=sometimes"), "OTEL_TRACES_SAMPLER"},
 		{"invalid OTEL endpoint", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_EXPORTER_OTLP_ENDPOINT=::nope"), "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"invalid query text mode", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "GLSOTEL_DB_QUERY_TEXT=verbatim"), "GLSOTEL_DB_QUERY_TEXT"},
 		{"attach to no process", exec.Command(glsotelBin, "attach", "--pid", "999999999"), "process 999999999"},
 		{"bad flag", exec.Command(glsotelBin, "run", "--frob", "--", "/bin/true"), "flag provided but not defined"},
 		{"not privileged", unprivileged(t, "run", "--", fixture(t), "demo"), "needs root, or CAP_BPF and CAP_PERFMON"},

@@ -201,7 +201,14 @@ type traced struct {
 
 func startTraced(t *testing.T, recv *otlptest.Receiver, bin string, env ...string) *traced {
 	t.Helper()
-	cmd := exec.Command(glsotelBin, "run", "--stats", "--", bin, "serve", "127.0.0.1:0")
+	return startService(t, recv, []string{bin, "serve", "127.0.0.1:0"}, env)
+}
+
+// startService runs the program args (a fixture that prints "listening
+// HOST:PORT") under `glsotel run --stats`, exporting to recv.
+func startService(t *testing.T, recv *otlptest.Receiver, args, env []string) *traced {
+	t.Helper()
+	cmd := exec.Command(glsotelBin, append([]string{"run", "--stats", "--"}, args...)...)
 	cmd.Env = append(otelEnv(recv), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

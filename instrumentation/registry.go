@@ -4,6 +4,7 @@ package instrumentation
 
 import (
 	"github.com/glsotel/glsotel/exporter"
+	dbsql "github.com/glsotel/glsotel/instrumentation/database/sql"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/instrumentation/net/http/client"
 	"github.com/glsotel/glsotel/instrumentation/net/http/server"
@@ -20,12 +21,19 @@ type Outputs struct {
 	Spans func(exporter.Span)
 }
 
+// Settings tune what the probes record.
+type Settings struct {
+	// DBQueryText says how database spans record db.query.text
+	// (GLSOTEL_DB_QUERY_TEXT; the zero value is sanitized).
+	DBQueryText dbsql.QueryText
+}
+
 // Probes returns every probe, in load order: GLS first, since every other
 // probe reads the context it keeps.
-func Probes(out Outputs) []*probe.Probe {
+func Probes(out Outputs, set Settings) []*probe.Probe {
 	ps := []*probe.Probe{propagation.GoroutineProbe()}
 	if out.Spans != nil {
-		ps = append(ps, server.New(out.Spans), client.New(out.Spans))
+		ps = append(ps, server.New(out.Spans), client.New(out.Spans), dbsql.New(out.Spans, set.DBQueryText))
 	}
 	if out.Markers != nil {
 		ps = append(ps, glsmarker.New(out.Markers))

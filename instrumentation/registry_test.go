@@ -9,7 +9,7 @@ import (
 )
 
 func TestProbesMatchTheirBPFObjects(t *testing.T) {
-	for _, p := range Probes(Outputs{Markers: func(glsmarker.Observation) {}, Spans: func(exporter.Span) {}}) {
+	for _, p := range Probes(Outputs{Markers: func(glsmarker.Observation) {}, Spans: func(exporter.Span) {}}, Settings{}) {
 		if err := probe.Check(p); err != nil {
 			t.Error(err)
 		}

@@ -40,6 +40,9 @@ type Binary struct {
 	itabOnce sync.Once
 	itabs    map[uint64]string
 
+	byAddrOnce sync.Once
+	byAddr     []namedFunc // sorted by address
+
 	fieldMu    sync.Mutex
 	fieldCache map[Field]uint64 // from DWARF
 
@@ -90,28 +93,6 @@ func swissMaps(v Version, settings []debug.BuildSetting) bool {
 		}
 	}
 	return true
-}
-
-// ItabType names the dynamic type of the interface table at addr, e.g.
-// "*net.OpError" for go:itab.*net.OpError,error. Only static itabs (made by
-// the linker) of unstripped binaries are known.
-func (b *Binary) ItabType(addr uint64) (string, bool) {
-	b.itabOnce.Do(func() {
-		b.itabs = map[uint64]string{}
-		syms, err := b.f.Symbols()
-		if err != nil {
-			return
-		}
-		for _, s := range syms {
-			if name, ok := strings.CutPrefix(s.Name, "go:itab."); ok && s.Value != 0 {
-				if i := strings.LastIndexByte(name, ','); i > 0 {
-					b.itabs[s.Value] = name[:i]
-				}
-			}
-		}
-	})
-	t, ok := b.itabs[addr]
-	return t, ok
 }
 
 // Close releases the underlying file.
@@ -197,7 +178,7 @@ func (b *Binary) fileOffset(addr uint64) (uint64, error) {
 // code returns the bytes of [addr, addr+size).
 func (b *Binary) code(addr, size uint64) ([]byte, error) {
 	for _, s := range b.f.Sections {
-		if s.Type == elf.SHT_PROGBITS && addr >= s.Addr && addr+size <= s.Addr+s.Size {
+		if s.Type == elf.SHT_PROGBITS && s.Flags&elf.SHF_ALLOC != 0 && addr >= s.Addr && addr+size <= s.Addr+s.Size {
 			buf := make([]byte, size)
 			if _, err := s.ReadAt(buf, int64(addr-s.Addr)); err != nil {
 				return nil, err

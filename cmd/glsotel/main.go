@@ -21,6 +21,8 @@ import (
 	"syscall"
 
 	"github.com/glsotel/glsotel/exporter"
+	"github.com/glsotel/glsotel/instrumentation"
+	dbsql "github.com/glsotel/glsotel/instrumentation/database/sql"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/internal/agent"
 )
@@ -136,6 +138,10 @@ func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, &agent.UsageError{Err: err}
 	}
+	text, err := dbsql.ParseQueryText(os.Getenv("GLSOTEL_DB_QUERY_TEXT"))
+	if err != nil {
+		return agent.Config{}, &agent.UsageError{Err: err}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -144,7 +150,7 @@ func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
 			return a
 		},
 	}))
-	return agent.Config{Markers: rep.Add, Export: &exp, Console: stderr, Logger: log}, nil
+	return agent.Config{Markers: rep.Add, Export: &exp, Probes: instrumentation.Settings{DBQueryText: text}, Console: stderr, Logger: log}, nil
 }
 
 // writeRunCounts prints "runs PROBE/PROGRAM N" lines, sorted.

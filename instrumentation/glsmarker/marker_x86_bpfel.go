@@ -20,6 +20,7 @@ const (
 	markerEventKindEVENT_KIND_GLS_SET     markerEventKind = 2
 	markerEventKindEVENT_KIND_HTTP_SERVER markerEventKind = 3
 	markerEventKindEVENT_KIND_HTTP_CLIENT markerEventKind = 4
+	markerEventKindEVENT_KIND_DB_CLIENT   markerEventKind = 5
 )
 
 type markerMarkerEvent struct {

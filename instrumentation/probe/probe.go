@@ -7,6 +7,7 @@ package probe
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/cilium/ebpf"
 
@@ -36,6 +37,9 @@ type Hook struct {
 	// Return names the program attached at every RET instruction ("" for
 	// none). Never a uretprobe: those crash Go programs whose stack moves.
 	Return string
+	// Optional hooks may be missing from a target (the linker drops
+	// methods a program never calls); the others must be there.
+	Optional bool
 }
 
 // Probe is the declaration of one instrumentation probe.
@@ -53,6 +57,10 @@ type Probe struct {
 	// Optional fields exist only in some releases; a missing one arrives
 	// as 0, which the program must check.
 	Optional []offsets.Field
+	// ReadFields are offsets Handle reads from the target's memory itself
+	// (Target.Mem, through Target.Bin.Fields); like Fields, they are in
+	// the offsets table for stripped binaries.
+	ReadFields []offsets.Field
 	// Consts returns further volatile consts that depend on the binary
 	// (e.g. a map layout), by name. May be nil.
 	Consts func(*offsets.Binary) map[string]any
@@ -68,10 +76,13 @@ type Probe struct {
 	Handle func(t *Target, raw []byte)
 }
 
-// Target is what converters may need to know of the instrumented binary.
+// Target is what converters may need to know of the instrumented process.
 type Target struct {
 	Bin   *offsets.Binary
 	Clock Clock
+	// Mem reads the process's memory (/proc/PID/mem); nil when it could
+	// not be opened. Reads may fail at any time: the process is live.
+	Mem io.ReaderAt
 }
 
 // ConstName is the volatile const that carries a field's offset into C:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 
@@ -31,6 +32,7 @@ type Session struct {
 	target   *Target
 	reader   *ringbuf.Reader
 	active   []string
+	mem      *os.File
 }
 
 // Options tune Load.
@@ -56,6 +58,9 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 		handlers: map[uint32]func(*Target, []byte){},
 		target:   &Target{Bin: bin, Clock: NewClock()},
 	}
+	if mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid)); err == nil {
+		s.mem, s.target.Mem = mem, mem
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -74,6 +79,8 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 			switch {
 			case p.Failure == FailError || !errors.Is(err, errUnusable):
 				return nil, fmt.Errorf("probe %s: %w", p.Name, err)
+			case errors.Is(err, errAbsent):
+				s.log.Debug("probe left out", "probe", p.Name, "reason", err)
 			case p.Failure == FailWarn:
 				s.log.Warn("probe left out", "probe", p.Name, "reason", err)
 			}
@@ -95,6 +102,10 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 // agent or kernel failure, which is always an error).
 var errUnusable = errors.New("probe does not fit the target")
 
+// errAbsent marks a probe whose library the target does not use at all:
+// left out quietly, whatever its FailureMode.
+var errAbsent = fmt.Errorf("%w: library not linked", errUnusable)
+
 func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, shared []string, consts map[string]any) error {
 	min := p.MinGo
 	if min == (offsets.Version{}) {
@@ -105,15 +116,27 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 	}
 	// Resolve every hooked function before loading anything.
 	funcs := make([]offsets.Func, len(p.Hooks))
+	found := 0
+	var missing error
 	for i, h := range p.Hooks {
 		fn, err := bin.Func(h.Symbol)
-		if errors.Is(err, offsets.ErrNoSymbol) {
-			return fmt.Errorf("%w: %w", errUnusable, err)
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, offsets.ErrNoSymbol) && h.Optional:
+			continue
+		case errors.Is(err, offsets.ErrNoSymbol):
+			missing = err
+			continue
+		case err != nil:
 			return err
 		}
 		funcs[i] = fn
+		found++
+	}
+	if found == 0 {
+		return fmt.Errorf("%w: none of its %d functions is in the binary", errAbsent, len(p.Hooks))
+	}
+	if missing != nil {
+		return fmt.Errorf("%w: %w", errUnusable, missing)
 	}
 
 	offs, err := fieldOffsets(bin, p)
@@ -158,6 +181,9 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 
 	for i, h := range p.Hooks {
 		fn := funcs[i]
+		if fn.Name == "" {
+			continue // an optional hook the target lacks
+		}
 		attach := func(prog string, off uint64) error {
 			pr, ok := coll.Programs[prog]
 			if !ok {
@@ -307,6 +333,9 @@ func (s *Session) Close() error {
 	for _, m := range s.shared {
 		errs = append(errs, m.Close())
 	}
-	s.links, s.colls, s.shared, s.reader = nil, nil, nil, nil
+	if s.mem != nil {
+		errs = append(errs, s.mem.Close())
+	}
+	s.links, s.colls, s.shared, s.reader, s.mem = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }

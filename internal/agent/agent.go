@@ -31,6 +31,8 @@ type Config struct {
 	Markers func(glsmarker.Observation)
 	// Export configures span export (nil: no span probes are loaded).
 	Export *exporter.Config
+	// Probes tunes what the probes record.
+	Probes instrumentation.Settings
 	// Console receives the console exporter's trace trees (default: the
 	// agent's stderr, so they never mix with the program's stdout).
 	Console io.Writer
@@ -171,7 +173,7 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 		}
 		statsOff = c.Close
 	}
-	sess, err := probe.Load(bin, pid, instrumentation.Probes(out), probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps, Consts: consts})
+	sess, err := probe.Load(bin, pid, instrumentation.Probes(out, cfg.Probes), probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps, Consts: consts})
 	if err != nil {
 		if statsOff != nil {
 			statsOff()

@@ -24,15 +24,24 @@ import (
 )
 
 // prog links what the probes hook (the runtime, net/http server and
-// client), so their types are in its DWARF.
+// client, database/sql), so their types are in its DWARF.
 const prog = `package main
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 )
 
 func main() {
+	if db, err := sql.Open("none", ""); err == nil {
+		db.QueryContext(context.Background(), "")
+		c, _ := db.Conn(context.Background())
+		tx, _ := c.BeginTx(context.Background(), nil)
+		s, _ := tx.PrepareContext(context.Background(), "")
+		s.ExecContext(context.Background())
+		tx.Commit()
+	}
 	go func() {}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -48,10 +57,11 @@ func fields() []offsets.Field {
 	var fs []offsets.Field
 	ps := instrumentation.Probes(instrumentation.Outputs{
 		Markers: func(glsmarker.Observation) {}, Spans: func(exporter.Span) {},
-	})
+	}, instrumentation.Settings{})
 	for _, p := range ps {
 		fs = append(fs, p.Fields...)
 		fs = append(fs, p.Optional...)
+		fs = append(fs, p.ReadFields...)
 	}
 	slices.Sort(fs)
 	return slices.Compact(fs)

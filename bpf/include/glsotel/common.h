@@ -37,6 +37,7 @@ enum event_kind {
 	EVENT_KIND_GLS_SET = 2,
 	EVENT_KIND_HTTP_SERVER = 3,
 	EVENT_KIND_HTTP_CLIENT = 4,
+	EVENT_KIND_DB_CLIENT = 5,
 };
 
 /* One ring buffer for every probe, shared through map replacement. */

@@ -74,6 +74,7 @@ const (
 	probeEventKindEVENT_KIND_GLS_SET     probeEventKind = 2
 	probeEventKindEVENT_KIND_HTTP_SERVER probeEventKind = 3
 	probeEventKindEVENT_KIND_HTTP_CLIENT probeEventKind = 4
+	probeEventKindEVENT_KIND_DB_CLIENT   probeEventKind = 5
 )
 
 // Names of all BPF objects in the ELF.
