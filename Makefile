@@ -24,8 +24,10 @@ demo: build $(BIN)/httpsvc
 demo-gls: build $(BIN)/gls
 	$(BIN)/glsotel run -- $(BIN)/gls demo
 
-# Everything: unit tests, root BPF tests, end-to-end tests.
+# Everything: unit tests, root BPF tests, end-to-end tests (they start
+# their own PostgreSQL; install-deps installs the server when missing).
 test: vet
+	scripts/install-deps.sh
 	$(GO) test $(GOFLAGS_TEST) ./...
 
 vet:
@@ -33,6 +35,7 @@ vet:
 	$(GO) vet ./...
 	cd e2e/apps/gls && $(GO) vet ./...
 	cd e2e/apps/httpsvc && $(GO) vet ./...
+	cd e2e/apps/dbsvc && $(GO) vet ./...
 
 # Rebuild every BPF object with clang (installed from Debian when missing).
 generate:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs what building BPF objects needs (clang, llvm, libbpf headers),
-# from Debian packages, when it is missing. Tests themselves need none of it:
-# the generated objects are committed.
+# Installs from Debian packages, when missing, what building BPF objects
+# needs (clang, llvm, libbpf headers; the generated objects are committed,
+# so `go build` needs none of it) and what the tests need (a PostgreSQL
+# server, which the tests start themselves on a private port).
 set -euo pipefail
 need=()
 command -v clang >/dev/null || need+=(clang)
 command -v llvm-strip >/dev/null || need+=(llvm)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 command -v setpriv >/dev/null || need+=(util-linux)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
