@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all build demo demo-gls test vet generate check-generated bench-gls offsets clean
+.PHONY: all build demo demo-db demo-gls test vet generate check-generated bench-gls offsets clean
 
 all: build
 
@@ -19,6 +19,11 @@ $(BIN)/%: e2e/apps/%/main.go
 # calls), printing the trace trees it exports (console exporter).
 demo: build $(BIN)/httpsvc
 	OTEL_TRACES_EXPORTER=console OTEL_SERVICE_NAME=demo $(BIN)/glsotel run -- $(BIN)/httpsvc demo
+
+# The agent tracing a service's database/sql calls (SQLite: no server
+# needed): a transaction, goroutine fan-out, an error, a prepared statement.
+demo-db: build $(BIN)/dbsvc
+	OTEL_TRACES_EXPORTER=console OTEL_SERVICE_NAME=demo-db $(BIN)/glsotel run -- $(BIN)/dbsvc demo
 
 # The agent tracing GLS markers: each goroutine's value, inherited or its own.
 demo-gls: build $(BIN)/gls

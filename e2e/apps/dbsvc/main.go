@@ -3,6 +3,9 @@
 // agent.
 //
 //	dbsvc serve ADDR [pq=URL] [pgx=URL] [sqlite=PATH]
+//	dbsvc demo     SQLite in a temporary file: serve on a free port, send
+//	               /tx, /fail and /prepared over raw TCP (so the sender
+//	               makes no spans of its own), exit
 //
 // opens each database given (lib/pq, pgx's stdlib driver, modernc.org/sqlite),
 // creates table items in it, prints "listening HOST:PORT" and serves until
@@ -24,6 +27,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
@@ -72,12 +76,47 @@ func (s store) q(format, marker string) string {
 }
 
 func main() {
-	if len(os.Args) < 3 || os.Args[1] != "serve" {
-		fmt.Fprintln(os.Stderr, "usage: dbsvc serve ADDR [pq=URL] [pgx=URL] [sqlite=PATH]")
+	switch {
+	case len(os.Args) >= 3 && os.Args[1] == "serve":
+		stores := open(os.Args[3:])
+		ln, err := net.Listen("tcp", os.Args[2])
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println("listening", ln.Addr())
+		<-serve(ln, stores)
+		for _, s := range stores {
+			s.db.Close()
+		}
+	case len(os.Args) == 2 && os.Args[1] == "demo":
+		dir, err := os.MkdirTemp("", "dbsvc")
+		if err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(dir)
+		stores := open([]string{"sqlite=" + dir + "/demo.db"})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fail(err)
+		}
+		serve(ln, stores)
+		demo(ln.Addr().String())
+		stores["sqlite"].db.Close()
+	default:
+		fmt.Fprintln(os.Stderr, "usage: dbsvc serve ADDR [pq=URL] [pgx=URL] [sqlite=PATH] | dbsvc demo")
 		os.Exit(2)
 	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "dbsvc:", err)
+	os.Exit(1)
+}
+
+// open opens each NAME=DSN database and creates table items in it.
+func open(args []string) map[string]store {
 	stores := map[string]store{}
-	for _, arg := range os.Args[3:] {
+	for _, arg := range args {
 		name, dsn, _ := strings.Cut(arg, "=")
 		driver := map[string]string{"pq": "postgres", "pgx": "pgx", "sqlite": "sqlite"}[name]
 		if driver == "" {
@@ -86,24 +125,22 @@ func main() {
 		}
 		db, err := sql.Open(driver, dsn)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "dbsvc:", err)
-			os.Exit(1)
+			fail(err)
 		}
 		db.SetMaxOpenConns(20)
 		if name == "sqlite" {
 			db.SetMaxOpenConns(1) // one writer at a time, or SQLITE_BUSY
 		}
 		if _, err := db.Exec("CREATE TABLE IF NOT EXISTS items (id integer, name text)"); err != nil {
-			fmt.Fprintf(os.Stderr, "dbsvc: %s: %v\n", name, err)
-			os.Exit(1)
+			fail(fmt.Errorf("%s: %w", name, err))
 		}
 		stores[name] = store{db: db, dollar: name != "sqlite"}
 	}
-	ln, err := net.Listen("tcp", os.Args[2])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dbsvc:", err)
-		os.Exit(1)
-	}
+	return stores
+}
+
+// serve serves the endpoints on ln; the channel closes at GET /quit.
+func serve(ln net.Listener, stores map[string]store) <-chan struct{} {
 	quit := make(chan struct{})
 	var once sync.Once
 	mux := http.NewServeMux()
@@ -146,11 +183,21 @@ func main() {
 		fmt.Fprintln(w, "bye")
 		once.Do(func() { close(quit) })
 	})
-	fmt.Println("listening", ln.Addr())
 	go http.Serve(ln, mux)
-	<-quit
-	for _, s := range stores {
-		s.db.Close()
+	return quit
+}
+
+// demo sends a few requests over raw TCP and prints their status lines.
+func demo(addr string) {
+	for _, path := range []string{"/tx?db=sqlite&id=1", "/fail?db=sqlite&id=2", "/prepared?db=sqlite&id=3&n=3"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n", path)
+		status, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Printf("GET %-30s -> %s\n", path, strings.TrimSpace(status))
+		c.Close()
 	}
 }
 

@@ -20,6 +20,7 @@ volatile const __u64 off_database_sql_Tx_ctx;
 volatile const __u64 off_database_sql_Tx_done;
 volatile const __u64 off_database_sql_Stmt_db;
 volatile const __u64 off_database_sql_Stmt_query;
+volatile const __u64 off_database_sql_dsnConnector_driver;
 
 /* The statement text kept per call: the first DB_TEXT_MAX bytes. A power
  * of two, so a mask bounds reads for the verifier. */
@@ -46,6 +47,7 @@ struct db_event {
 	struct span_base span;
 	__u64 connector_itab; /* DB.connector: which driver (named in user space) */
 	__u64 connector_data;
+	__u64 driver_itab;    /* if the connector is sql.Open's dsnConnector: its driver's itab */
 	__u64 err_itab;       /* the returned error's itab (0: no error) */
 	__u64 text_len;       /* the statement's whole length in bytes */
 	__u8 text[DB_TEXT_MAX];
@@ -105,6 +107,9 @@ static __always_inline int db_start(struct pt_regs *regs, __u32 op, __u64 db, __
 	e->err_itab = 0;
 	e->connector_itab = read_ptr(db + off_database_sql_DB_connector + off_runtime_iface_tab);
 	e->connector_data = read_ptr(db + off_database_sql_DB_connector + off_runtime_iface_data);
+	/* Read now, whatever the connector's type (user space decides): the
+	 * program may be gone when its events are converted. */
+	e->driver_itab = read_ptr(e->connector_data + off_database_sql_dsnConnector_driver + off_runtime_iface_tab);
 	e->text_len = text ? text_len : 0;
 	if (text && bpf_probe_read_user(e->text, text_bytes(e->text_len), (void *)text))
 		e->text_len = 0;

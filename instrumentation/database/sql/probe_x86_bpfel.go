@@ -35,6 +35,7 @@ type probeDbEvent struct {
 	}
 	ConnectorItab uint64
 	ConnectorData uint64
+	DriverItab    uint64
 	ErrItab       uint64
 	TextLen       uint64
 	Text          [2048]uint8
@@ -114,6 +115,7 @@ const (
 	probeVarOffDatabaseSqlTxCtx                     = "off_database_sql_Tx_ctx"
 	probeVarOffDatabaseSqlTxDb                      = "off_database_sql_Tx_db"
 	probeVarOffDatabaseSqlTxDone                    = "off_database_sql_Tx_done"
+	probeVarOffDatabaseSqlDsnConnectorDriver        = "off_database_sql_dsnConnector_driver"
 	probeVarOffRuntimeG_goid                        = "off_runtime_g_goid"
 	probeVarOffRuntimeG_parentGoid                  = "off_runtime_g_parentGoid"
 	probeVarOffRuntimeIfaceData                     = "off_runtime_iface_data"
@@ -220,24 +222,25 @@ type probeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
-	OffContextCancelCtxContext *ebpf.VariableSpec `ebpf:"off_context_cancelCtx_Context"`
-	OffDatabaseSqlConnDb       *ebpf.VariableSpec `ebpf:"off_database_sql_Conn_db"`
-	OffDatabaseSqlDB_connector *ebpf.VariableSpec `ebpf:"off_database_sql_DB_connector"`
-	OffDatabaseSqlStmtDb       *ebpf.VariableSpec `ebpf:"off_database_sql_Stmt_db"`
-	OffDatabaseSqlStmtQuery    *ebpf.VariableSpec `ebpf:"off_database_sql_Stmt_query"`
-	OffDatabaseSqlTxCtx        *ebpf.VariableSpec `ebpf:"off_database_sql_Tx_ctx"`
-	OffDatabaseSqlTxDb         *ebpf.VariableSpec `ebpf:"off_database_sql_Tx_db"`
-	OffDatabaseSqlTxDone       *ebpf.VariableSpec `ebpf:"off_database_sql_Tx_done"`
-	OffRuntimeG_goid           *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
-	OffRuntimeG_parentGoid     *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
-	OffRuntimeIfaceData        *ebpf.VariableSpec `ebpf:"off_runtime_iface_data"`
-	OffRuntimeIfaceTab         *ebpf.VariableSpec `ebpf:"off_runtime_iface_tab"`
-	SamplerKind                *ebpf.VariableSpec `ebpf:"sampler_kind"`
-	SamplerParentbased         *ebpf.VariableSpec `ebpf:"sampler_parentbased"`
-	SamplerRatioBound          *ebpf.VariableSpec `ebpf:"sampler_ratio_bound"`
-	UnusedDbEvent              *ebpf.VariableSpec `ebpf:"unused_db_event"`
-	UnusedDbOp                 *ebpf.VariableSpec `ebpf:"unused_db_op"`
-	UnusedEventKind            *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	OffContextCancelCtxContext       *ebpf.VariableSpec `ebpf:"off_context_cancelCtx_Context"`
+	OffDatabaseSqlConnDb             *ebpf.VariableSpec `ebpf:"off_database_sql_Conn_db"`
+	OffDatabaseSqlDB_connector       *ebpf.VariableSpec `ebpf:"off_database_sql_DB_connector"`
+	OffDatabaseSqlStmtDb             *ebpf.VariableSpec `ebpf:"off_database_sql_Stmt_db"`
+	OffDatabaseSqlStmtQuery          *ebpf.VariableSpec `ebpf:"off_database_sql_Stmt_query"`
+	OffDatabaseSqlTxCtx              *ebpf.VariableSpec `ebpf:"off_database_sql_Tx_ctx"`
+	OffDatabaseSqlTxDb               *ebpf.VariableSpec `ebpf:"off_database_sql_Tx_db"`
+	OffDatabaseSqlTxDone             *ebpf.VariableSpec `ebpf:"off_database_sql_Tx_done"`
+	OffDatabaseSqlDsnConnectorDriver *ebpf.VariableSpec `ebpf:"off_database_sql_dsnConnector_driver"`
+	OffRuntimeG_goid                 *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
+	OffRuntimeG_parentGoid           *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
+	OffRuntimeIfaceData              *ebpf.VariableSpec `ebpf:"off_runtime_iface_data"`
+	OffRuntimeIfaceTab               *ebpf.VariableSpec `ebpf:"off_runtime_iface_tab"`
+	SamplerKind                      *ebpf.VariableSpec `ebpf:"sampler_kind"`
+	SamplerParentbased               *ebpf.VariableSpec `ebpf:"sampler_parentbased"`
+	SamplerRatioBound                *ebpf.VariableSpec `ebpf:"sampler_ratio_bound"`
+	UnusedDbEvent                    *ebpf.VariableSpec `ebpf:"unused_db_event"`
+	UnusedDbOp                       *ebpf.VariableSpec `ebpf:"unused_db_op"`
+	UnusedEventKind                  *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -283,24 +286,25 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
-	OffContextCancelCtxContext *ebpf.Variable `ebpf:"off_context_cancelCtx_Context"`
-	OffDatabaseSqlConnDb       *ebpf.Variable `ebpf:"off_database_sql_Conn_db"`
-	OffDatabaseSqlDB_connector *ebpf.Variable `ebpf:"off_database_sql_DB_connector"`
-	OffDatabaseSqlStmtDb       *ebpf.Variable `ebpf:"off_database_sql_Stmt_db"`
-	OffDatabaseSqlStmtQuery    *ebpf.Variable `ebpf:"off_database_sql_Stmt_query"`
-	OffDatabaseSqlTxCtx        *ebpf.Variable `ebpf:"off_database_sql_Tx_ctx"`
-	OffDatabaseSqlTxDb         *ebpf.Variable `ebpf:"off_database_sql_Tx_db"`
-	OffDatabaseSqlTxDone       *ebpf.Variable `ebpf:"off_database_sql_Tx_done"`
-	OffRuntimeG_goid           *ebpf.Variable `ebpf:"off_runtime_g_goid"`
-	OffRuntimeG_parentGoid     *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
-	OffRuntimeIfaceData        *ebpf.Variable `ebpf:"off_runtime_iface_data"`
-	OffRuntimeIfaceTab         *ebpf.Variable `ebpf:"off_runtime_iface_tab"`
-	SamplerKind                *ebpf.Variable `ebpf:"sampler_kind"`
-	SamplerParentbased         *ebpf.Variable `ebpf:"sampler_parentbased"`
-	SamplerRatioBound          *ebpf.Variable `ebpf:"sampler_ratio_bound"`
-	UnusedDbEvent              *ebpf.Variable `ebpf:"unused_db_event"`
-	UnusedDbOp                 *ebpf.Variable `ebpf:"unused_db_op"`
-	UnusedEventKind            *ebpf.Variable `ebpf:"unused_event_kind"`
+	OffContextCancelCtxContext       *ebpf.Variable `ebpf:"off_context_cancelCtx_Context"`
+	OffDatabaseSqlConnDb             *ebpf.Variable `ebpf:"off_database_sql_Conn_db"`
+	OffDatabaseSqlDB_connector       *ebpf.Variable `ebpf:"off_database_sql_DB_connector"`
+	OffDatabaseSqlStmtDb             *ebpf.Variable `ebpf:"off_database_sql_Stmt_db"`
+	OffDatabaseSqlStmtQuery          *ebpf.Variable `ebpf:"off_database_sql_Stmt_query"`
+	OffDatabaseSqlTxCtx              *ebpf.Variable `ebpf:"off_database_sql_Tx_ctx"`
+	OffDatabaseSqlTxDb               *ebpf.Variable `ebpf:"off_database_sql_Tx_db"`
+	OffDatabaseSqlTxDone             *ebpf.Variable `ebpf:"off_database_sql_Tx_done"`
+	OffDatabaseSqlDsnConnectorDriver *ebpf.Variable `ebpf:"off_database_sql_dsnConnector_driver"`
+	OffRuntimeG_goid                 *ebpf.Variable `ebpf:"off_runtime_g_goid"`
+	OffRuntimeG_parentGoid           *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
+	OffRuntimeIfaceData              *ebpf.Variable `ebpf:"off_runtime_iface_data"`
+	OffRuntimeIfaceTab               *ebpf.Variable `ebpf:"off_runtime_iface_tab"`
+	SamplerKind                      *ebpf.Variable `ebpf:"sampler_kind"`
+	SamplerParentbased               *ebpf.Variable `ebpf:"sampler_parentbased"`
+	SamplerRatioBound                *ebpf.Variable `ebpf:"sampler_ratio_bound"`
+	UnusedDbEvent                    *ebpf.Variable `ebpf:"unused_db_event"`
+	UnusedDbOp                       *ebpf.Variable `ebpf:"unused_db_op"`
+	UnusedEventKind                  *ebpf.Variable `ebpf:"unused_event_kind"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.

@@ -34,11 +34,12 @@ import (
 var Fields = []offsets.Field{
 	"database/sql.DB.connector", "database/sql.Conn.db", "database/sql.Tx.db",
 	"database/sql.Tx.ctx", "database/sql.Tx.done", "database/sql.Stmt.db", "database/sql.Stmt.query",
+	"database/sql.dsnConnector.driver",
 }
 
 // readFields are read from the target's memory in user space, once per
-// database: sql.Open's connector keeps the data source name and driver.
-var readFields = []offsets.Field{"database/sql.dsnConnector.dsn", "database/sql.dsnConnector.driver"}
+// database: sql.Open's connector keeps the data source name.
+var readFields = []offsets.Field{"database/sql.dsnConnector.dsn"}
 
 // TextMax is how much of a statement a span carries (bpf: DB_TEXT_MAX):
 // longer ones are cut there, on a UTF-8 boundary.
@@ -100,7 +101,7 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 				return
 			}
 			e := decode(ev)
-			c := connector{ev.ConnectorItab, ev.ConnectorData}
+			c := connector{ev.ConnectorItab, ev.ConnectorData, ev.DriverItab}
 			db, ok := dbs[c]
 			if !ok {
 				db = describe(t, c)
@@ -123,8 +124,9 @@ var eventSize = binary.Size(probeDbEvent{})
 // maxDatabases bounds the per-target cache of described databases.
 const maxDatabases = 1024
 
-// connector identifies a database: its DB.connector interface.
-type connector struct{ itab, data uint64 }
+// connector identifies a database: its DB.connector interface (and the
+// driver's itab, if it is sql.Open's connector).
+type connector struct{ itab, data, driverItab uint64 }
 
 // database is what spans of one DB share.
 type database struct {
@@ -133,17 +135,17 @@ type database struct {
 }
 
 // describe names the driver of a database and, when its connector keeps
-// the data source name as a string, where it lives. It reads the target's
-// memory, so it runs once per database.
+// the data source name as a string, where it lives. The name comes from
+// itabs the event carries; the data source name is read from the target's
+// memory (once per database; not at all if the program has exited by then).
 func describe(t *probe.Target, c connector) database {
 	typ, _ := t.Bin.ItabType(c.itab)
 	var dsn string
 	switch strings.TrimPrefix(typ, "*") {
 	case "database/sql.dsnConnector": // sql.Open of a driver without OpenConnector
+		typ, _ = t.Bin.ItabType(c.driverItab)
 		if offs, err := t.Bin.Fields(readFields); err == nil && t.Mem != nil {
 			dsn = readString(t, c.data+offs["database/sql.dsnConnector.dsn"])
-			driverItab := readWord(t, c.data+offs["database/sql.dsnConnector.driver"])
-			typ, _ = t.Bin.ItabType(driverItab)
 		}
 	case "github.com/jackc/pgx/v5/stdlib.driverConnector", "github.com/jackc/pgx/v4/stdlib.driverConnector":
 		// sql.Open("pgx", dsn): the name is the data source name.
