@@ -111,7 +111,7 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 				dbs[c] = db
 			}
 			if ev.ErrItab != 0 {
-				e.errType = errorType(t.Bin, ev.ErrItab)
+				e.errType = span.ErrorType(t.Bin, ev.ErrItab)
 			}
 			sink(toSpan(e, db, text, t.Clock))
 		},
@@ -180,15 +180,6 @@ func readString(t *probe.Target, addr uint64) string {
 		return ""
 	}
 	return string(b)
-}
-
-// errorType names an error's dynamic type for error.type, or _OTHER when
-// the binary does not tell (an itab made at run time).
-func errorType(bin *offsets.Binary, itab uint64) string {
-	if t, ok := bin.ItabType(itab); ok {
-		return t
-	}
-	return "_OTHER"
 }
 
 // op is what a call does (enum db_op).

@@ -8,6 +8,7 @@ import (
 
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation/probe"
+	"github.com/glsotel/glsotel/offsets"
 )
 
 // Base is struct span_base, as each probe's converter copies it out of its
@@ -42,4 +43,14 @@ func (b Base) Span(name string, kind trace.SpanKind, clock probe.Clock) exporter
 // Str is a Go string a probe copied: n valid bytes of b (n is clamped).
 func Str(n uint32, b []byte) string {
 	return string(b[:min(int(n), len(b))])
+}
+
+// ErrorType names an error's dynamic type from its itab for error.type,
+// e.g. "*net.OpError", or _OTHER when the binary does not tell (an itab
+// made at run time).
+func ErrorType(bin *offsets.Binary, itab uint64) string {
+	if t, ok := bin.ItabType(itab); ok {
+		return t
+	}
+	return "_OTHER"
 }

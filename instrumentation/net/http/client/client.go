@@ -50,21 +50,12 @@ func New(sink func(exporter.Span)) *probe.Probe {
 			if binary.Read(bytes.NewReader(raw), binary.LittleEndian, &ev) == nil {
 				e := decode(ev)
 				if ev.ErrItab != 0 {
-					e.errType = errorType(t.Bin, ev.ErrItab)
+					e.errType = span.ErrorType(t.Bin, ev.ErrItab)
 				}
 				sink(toSpan(e, t.Clock))
 			}
 		},
 	}
-}
-
-// errorType names an error's dynamic type for error.type, or _OTHER when
-// the binary does not tell (stripped, or an itab made at run time).
-func errorType(bin *offsets.Binary, itab uint64) string {
-	if t, ok := bin.ItabType(itab); ok {
-		return t
-	}
-	return "_OTHER"
 }
 
 // event is what the client probe reports, free of BPF types.
