@@ -84,6 +84,7 @@ var hooks = func() []probe.Hook {
 // on the agent's event goroutine.
 func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 	dbs := map[connector]database{}
+	full := make([]byte, eventSize) // Handle runs on one goroutine: one buffer serves
 	return &probe.Probe{
 		Name:       "database/sql",
 		Spec:       loadProbe,
@@ -94,8 +95,7 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 		Kinds:      []uint32{uint32(probeEventKindEVENT_KIND_DB_CLIENT)},
 		Handle: func(t *probe.Target, raw []byte) {
 			// The event is cut after the statement's bytes.
-			full := make([]byte, eventSize)
-			copy(full, raw)
+			clear(full[copy(full, raw):])
 			var ev probeDbEvent
 			if binary.Read(bytes.NewReader(full), binary.LittleEndian, &ev) != nil {
 				return
