@@ -26,6 +26,9 @@ type Settings struct {
 	// DBQueryText says how database spans record db.query.text
 	// (GLSOTEL_DB_QUERY_TEXT; the zero value is sanitized).
 	DBQueryText dbsql.QueryText
+	// Inject is how outgoing HTTP requests get the client span's
+	// traceparent (the zero value: not at all).
+	Inject propagation.Injection
 }
 
 // Probes returns every probe, in load order: GLS first, since every other
@@ -33,7 +36,11 @@ type Settings struct {
 func Probes(out Outputs, set Settings) []*probe.Probe {
 	ps := []*probe.Probe{propagation.GoroutineProbe()}
 	if out.Spans != nil {
-		ps = append(ps, server.New(out.Spans), client.New(out.Spans), dbsql.New(out.Spans, set.DBQueryText))
+		ps = append(ps, server.New(out.Spans), client.New(out.Spans, set.Inject))
+		if set.Inject == propagation.InjectWriteUser {
+			ps = append(ps, client.WriteUser())
+		}
+		ps = append(ps, dbsql.New(out.Spans, set.DBQueryText))
 	}
 	if out.Markers != nil {
 		ps = append(ps, glsmarker.New(out.Markers))

@@ -25,6 +25,7 @@ import (
 	dbsql "github.com/glsotel/glsotel/instrumentation/database/sql"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/internal/agent"
+	"github.com/glsotel/glsotel/propagation"
 )
 
 const usage = `usage:
@@ -87,7 +88,7 @@ func cmdRun(args []string, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	rep.WriteTree(stderr)
-	writeRunCounts(stderr, res.RunCounts)
+	writeStats(stderr, res)
 	return res.ExitCode, nil
 }
 
@@ -127,7 +128,7 @@ func cmdAttach(args []string, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	rep.WriteTree(stderr)
-	writeRunCounts(stderr, res.RunCounts)
+	writeStats(stderr, res)
 	return 0, nil
 }
 
@@ -142,6 +143,10 @@ func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, &agent.UsageError{Err: err}
 	}
+	inject, err := propagation.ParseInjection(os.Getenv("GLSOTEL_INJECT"))
+	if err != nil {
+		return agent.Config{}, &agent.UsageError{Err: err}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -150,13 +155,20 @@ func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
 			return a
 		},
 	}))
-	return agent.Config{Markers: rep.Add, Export: &exp, Probes: instrumentation.Settings{DBQueryText: text}, Console: stderr, Logger: log}, nil
+	return agent.Config{Markers: rep.Add, Export: &exp, Probes: instrumentation.Settings{DBQueryText: text}, Inject: inject, Console: stderr, Logger: log}, nil
 }
 
-// writeRunCounts prints "runs PROBE/PROGRAM N" lines, sorted.
-func writeRunCounts(w io.Writer, counts map[string]uint64) {
-	for _, name := range slices.Sorted(maps.Keys(counts)) {
-		fmt.Fprintf(w, "runs %s %d\n", name, counts[name])
+// writeStats prints --stats: "runs PROBE/PROGRAM N" lines and "inject
+// PATH OUTCOME N" lines, sorted.
+func writeStats(w io.Writer, res agent.Result) {
+	for _, name := range slices.Sorted(maps.Keys(res.RunCounts)) {
+		fmt.Fprintf(w, "runs %s %d\n", name, res.RunCounts[name])
+	}
+	if res.RunCounts == nil {
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.InjectOutcomes)) {
+		fmt.Fprintf(w, "inject %s %s %d\n", res.Injection, name, res.InjectOutcomes[name])
 	}
 }
 

@@ -64,6 +64,10 @@ type Probe struct {
 	// Consts returns further volatile consts that depend on the binary
 	// (e.g. a map layout), by name. May be nil.
 	Consts func(*offsets.Binary) map[string]any
+	// Shared names maps this probe shares with other probes of its session
+	// (one instance, made by the first object that has it), beside the
+	// session-wide Options.SharedMaps.
+	Shared []string
 	// MinGo is the oldest Go release the probe supports (zero: offsets.MinGo).
 	MinGo offsets.Version
 	// Failure says what to do when the probe cannot be used on a target.

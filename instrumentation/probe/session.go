@@ -45,6 +45,10 @@ type Options struct {
 	// Consts are set in every object that declares them (e.g. the
 	// sampler), by name.
 	Consts map[string]any
+	// Maps are maps the caller made and owns (e.g. the sk_msg injector's),
+	// given by name to every object that declares them. The session never
+	// closes them.
+	Maps map[string]*ebpf.Map
 }
 
 // Load loads every usable probe for bin and attaches it to process pid.
@@ -69,13 +73,12 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 			s.Close()
 		}
 	}()
-	shared := append([]string{EventsMap}, opts.SharedMaps...)
 	ex, err := link.OpenExecutable(bin.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", bin.Path, err)
 	}
 	for _, p := range probes {
-		if err := s.load(bin, ex, pid, p, shared, opts.Consts); err != nil {
+		if err := s.load(bin, ex, pid, p, opts); err != nil {
 			switch {
 			case p.Failure == FailError || !errors.Is(err, errUnusable):
 				return nil, fmt.Errorf("probe %s: %w", p.Name, err)
@@ -106,7 +109,7 @@ var errUnusable = errors.New("probe does not fit the target")
 // left out quietly, whatever its FailureMode.
 var errAbsent = fmt.Errorf("%w: library not linked", errUnusable)
 
-func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, shared []string, consts map[string]any) error {
+func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, opts Options) error {
 	min := p.MinGo
 	if min == (offsets.Version{}) {
 		min = offsets.MinGo
@@ -155,11 +158,16 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 			return err
 		}
 	}
-	if err := setConsts(spec, consts); err != nil {
+	if err := setConsts(spec, opts.Consts); err != nil {
 		return err
 	}
 	repl := map[string]*ebpf.Map{}
-	for _, name := range shared {
+	for name, m := range opts.Maps {
+		if _, ok := spec.Maps[name]; ok {
+			repl[name] = m
+		}
+	}
+	for _, name := range slices.Concat([]string{EventsMap}, opts.SharedMaps, p.Shared) {
 		ms, ok := spec.Maps[name]
 		if !ok {
 			continue

@@ -12,9 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation"
@@ -33,6 +36,9 @@ type Config struct {
 	Export *exporter.Config
 	// Probes tunes what the probes record.
 	Probes instrumentation.Settings
+	// Inject is GLSOTEL_INJECT as parsed by propagation.ParseInjection
+	// ("" is auto): how outgoing requests get traceparent.
+	Inject string
 	// Console receives the console exporter's trace trees (default: the
 	// agent's stderr, so they never mix with the program's stdout).
 	Console io.Writer
@@ -50,6 +56,11 @@ type Result struct {
 	ExitCode  int
 	Probes    []string          // probes that were attached
 	RunCounts map[string]uint64 // "probe/program" -> runs, when asked for
+	// Injection is the traceparent injection path that was active, and
+	// InjectOutcomes what became of the requests armed on the sk_msg path
+	// (with RunCounts).
+	Injection      propagation.Injection
+	InjectOutcomes map[string]uint64
 }
 
 // UsageError is bad input from the user (no such program, not a Go binary,
@@ -133,13 +144,14 @@ func Run(cfg Config, program string, args []string) (Result, error) {
 	} else if werr != nil {
 		return res, fmt.Errorf("wait for %s: %w", program, werr)
 	}
-	res.RunCounts, err = stop()
+	st, err := stop()
+	st.fill(&res)
 	return res, err
 }
 
 // start loads and attaches the probes to pid and starts reading events. stop
 // (call it once) waits for pending events and returns the run counts.
-func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (map[string]uint64, error), error) {
+func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (stats, error), error) {
 	out := instrumentation.Outputs{Markers: cfg.Markers}
 	var consts map[string]any
 	var exp *exporter.Exporter
@@ -165,19 +177,42 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 		defer cancel()
 		return exp.Shutdown(ctx)
 	}
+	set := cfg.Probes
+	var inj *propagation.SockMsgInjector
+	if exp != nil {
+		var err error
+		set.Inject, inj, err = startInjection(cfg, cfg.Export.Propagators, pid)
+		if err != nil {
+			shutdown()
+			return nil, nil, err
+		}
+	}
+	closeInjector := func() error {
+		if inj == nil {
+			return nil
+		}
+		return inj.Close()
+	}
 	var statsOff func() error
 	if cfg.RunCounts {
 		c, err := probe.EnableStats()
 		if err != nil {
+			closeInjector()
+			shutdown()
 			return nil, nil, err
 		}
 		statsOff = c.Close
 	}
-	sess, err := probe.Load(bin, pid, instrumentation.Probes(out, cfg.Probes), probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps, Consts: consts})
+	opts := probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps, Consts: consts}
+	if inj != nil {
+		opts.Maps = map[string]*ebpf.Map{propagation.ArmedMap: inj.Armed()}
+	}
+	sess, err := probe.Load(bin, pid, instrumentation.Probes(out, set), opts)
 	if err != nil {
 		if statsOff != nil {
 			statsOff()
 		}
+		closeInjector()
 		shutdown()
 		return nil, nil, fmt.Errorf("%s (%s): %w", bin.Path, bin.GoVersion, err)
 	}
@@ -186,17 +221,70 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (ma
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Run() }()
-	stop := func() (map[string]uint64, error) {
-		var counts map[string]uint64
+	stop := func() (stats, error) {
+		st := stats{inject: set.Inject}
 		var err error
 		if statsOff != nil {
-			counts, err = sess.RunCounts()
+			st.runs, err = sess.RunCounts()
 			statsOff()
 		}
-		err = errors.Join(err, sess.Stop(), <-done)
-		return counts, errors.Join(err, shutdown())
+		if inj != nil {
+			st.injected = inj.Outcomes()
+		}
+		err = errors.Join(err, sess.Stop(), <-done, closeInjector())
+		return st, errors.Join(err, shutdown())
 	}
 	return sess, stop, nil
+}
+
+// stats is what a session reports when it stops.
+type stats struct {
+	runs     map[string]uint64
+	inject   propagation.Injection
+	injected map[string]uint64
+}
+
+func (st stats) fill(res *Result) {
+	res.RunCounts, res.Injection, res.InjectOutcomes = st.runs, st.inject, st.injected
+}
+
+// startInjection picks the injection path (GLSOTEL_INJECT, the kernel,
+// OTEL_PROPAGATORS), logs it, and for sk_msg starts the injector and
+// tracks pid. auto falls back to no injection with a warning; a path asked
+// for by name that cannot start is an error.
+func startInjection(cfg Config, propagators []string, pid int) (propagation.Injection, *propagation.SockMsgInjector, error) {
+	log := logger(cfg)
+	if !slices.Contains(propagators, "tracecontext") {
+		log.Info("traceparent injection", "path", "off", "reason", "OTEL_PROPAGATORS has no tracecontext")
+		return propagation.InjectOff, nil, nil
+	}
+	want := cfg.Inject
+	if want == "" {
+		want = propagation.InjectAuto
+	}
+	mode, why, err := propagation.ChooseInjection(want)
+	if err != nil {
+		return propagation.InjectOff, nil, &UsageError{err}
+	}
+	var inj *propagation.SockMsgInjector
+	if mode == propagation.InjectSockMsg {
+		inj, err = propagation.StartSockMsgInjector()
+		if err == nil {
+			if err = inj.Track(pid); err != nil {
+				inj.Close()
+				inj = nil
+			}
+		}
+		if err != nil {
+			if want != propagation.InjectAuto {
+				return propagation.InjectOff, nil, err
+			}
+			log.Warn("traceparent injection", "path", "off", "reason", err)
+			return propagation.InjectOff, nil, nil
+		}
+	}
+	log.Info("traceparent injection", "path", mode.String(), "reason", why)
+	return mode, inj, nil
 }
 
 // Attach attaches to the running process pid and reads events until the
@@ -222,7 +310,8 @@ func Attach(cfg Config, pid int, stop <-chan struct{}) (Result, error) {
 	case <-stop:
 	}
 	res := Result{Probes: sess.Active()}
-	res.RunCounts, err = finish()
+	st, err := finish()
+	st.fill(&res)
 	return res, err
 }
 

@@ -20,7 +20,9 @@ import (
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
+	"github.com/glsotel/glsotel/instrumentation/probe"
 	"github.com/glsotel/glsotel/offsets"
+	"github.com/glsotel/glsotel/propagation"
 )
 
 // prog links what the probes hook (the runtime, net/http server and
@@ -55,9 +57,12 @@ func main() {
 // fields lists every field the registered probes declare.
 func fields() []offsets.Field {
 	var fs []offsets.Field
-	ps := instrumentation.Probes(instrumentation.Outputs{
-		Markers: func(glsmarker.Observation) {}, Spans: func(exporter.Span) {},
-	}, instrumentation.Settings{})
+	var ps []*probe.Probe
+	for _, inject := range []propagation.Injection{propagation.InjectSockMsg, propagation.InjectWriteUser} {
+		ps = append(ps, instrumentation.Probes(instrumentation.Outputs{
+			Markers: func(glsmarker.Observation) {}, Spans: func(exporter.Span) {},
+		}, instrumentation.Settings{Inject: inject})...)
+	}
 	for _, p := range ps {
 		fs = append(fs, p.Fields...)
 		fs = append(fs, p.Optional...)

@@ -48,11 +48,20 @@ struct header_scan {
 	__u32 phase;
 };
 
+/* key_is compares a header name with a canonical one, ignoring ASCII case:
+ * a client may set non-canonical keys (h["traceparent"] = ...), which Go
+ * sends as they are. */
 static __always_inline int key_is(const __u8 *k, const char *lit, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (k[i] != (__u8)lit[i])
+	for (int i = 0; i < n; i++) {
+		__u8 a = k[i], b = (__u8)lit[i];
+		if (a >= 'A' && a <= 'Z')
+			a += 'a' - 'A';
+		if (b >= 'A' && b <= 'Z')
+			b += 'a' - 'A';
+		if (a != b)
 			return 0;
+	}
 	return 1;
 }
 

@@ -2,6 +2,7 @@
  * (Go); both are tested on one table of inputs. */
 #pragma once
 #include "gls.h"
+#include "inject.h"
 
 #define TRACEPARENT_LEN 55
 
@@ -52,4 +53,33 @@ static __always_inline int parse_traceparent(const __u8 *buf, __u32 len, struct 
 	if ((t0 | t1) == 0 || span_id_u64(sc->span_id) == 0)
 		return 0;
 	return 1;
+}
+
+static __always_inline void tp_hex_encode(__u8 *dst, const __u8 *src, int n)
+{
+	for (int i = 0; i < n; i++) {
+		__u8 hi = src[i] >> 4, lo = src[i] & 0xf;
+		dst[2 * i] = hi < 10 ? '0' + hi : 'a' + hi - 10;
+		dst[2 * i + 1] = lo < 10 ? '0' + lo : 'a' + lo - 10;
+	}
+}
+
+#define TRACEPARENT_HEADER "Traceparent: 00-"
+#define TRACEPARENT_HEADER_LEN (sizeof(TRACEPARENT_HEADER) - 1 + 32 + 1 + 16 + 1 + 2 + 2)
+
+/* format_traceparent_header writes the header line an outgoing request
+ * gets for sc: "Traceparent: 00-<trace id>-<span id>-<flags>\r\n". */
+static __always_inline void format_traceparent_header(struct inject_header *h, const struct span_context *sc)
+{
+	__u8 *p = h->s;
+	__builtin_memcpy(p, TRACEPARENT_HEADER, sizeof(TRACEPARENT_HEADER) - 1);
+	p += sizeof(TRACEPARENT_HEADER) - 1;
+	tp_hex_encode(p, sc->trace_id, 16);
+	p[32] = '-';
+	tp_hex_encode(p + 33, sc->span_id, 8);
+	p[49] = '-';
+	tp_hex_encode(p + 50, &sc->flags, 1);
+	p[52] = '\r';
+	p[53] = '\n';
+	h->len = TRACEPARENT_HEADER_LEN;
 }

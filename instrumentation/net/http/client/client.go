@@ -18,6 +18,7 @@ import (
 
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation/internal/span"
+	"github.com/glsotel/glsotel/instrumentation/net/http/internal/header"
 	"github.com/glsotel/glsotel/instrumentation/net/http/internal/httpconv"
 	"github.com/glsotel/glsotel/instrumentation/probe"
 	"github.com/glsotel/glsotel/offsets"
@@ -26,15 +27,35 @@ import (
 
 // Fields are the struct offsets the client probe reads.
 var Fields = []offsets.Field{
-	"net/http.Request.Method", "net/http.Request.URL", "net/http.Request.ctx",
+	"net/http.Request.Method", "net/http.Request.URL", "net/http.Request.Header", "net/http.Request.ctx",
 	"net/http.Response.StatusCode",
 	"net/url.URL.Scheme", "net/url.URL.Host", "net/url.URL.Path", "net/url.URL.RawQuery",
 }
 
+// SockMsgFields are what arming a connection for sk_msg injection reads:
+// the TCP connection a persistConn writes to.
+var SockMsgFields = []offsets.Field{
+	"net/http.persistConn.conn", "net/http.persistConn.tlsState",
+	"net.TCPConn.conn", "net.conn.fd",
+	"net.netFD.family", "net.netFD.sotype", "net.netFD.laddr", "net.netFD.raddr",
+	"net.TCPAddr.IP", "net.TCPAddr.Port",
+}
+
+// WriteUserFields are what the write-user injector reads and writes.
+var WriteUserFields = []offsets.Field{
+	"net/http.transferWriter.Header", "bufio.Writer.buf", "bufio.Writer.n",
+}
+
+// sharedMaps are shared by the span probe and its write-user injector.
+var sharedMaps = []string{"client_inject_headers"}
+
 // New declares the client probe; sink receives each finished span on the
-// agent's event goroutine.
-func New(sink func(exporter.Span)) *probe.Probe {
-	return &probe.Probe{
+// agent's event goroutine. inject says how requests without a traceparent
+// of their own get the client span's: with sk_msg the probe also arms each
+// request's connection at persistConn.roundTrip (one more uprobe hit);
+// with write_user, WriteUser's probe must be loaded too.
+func New(sink func(exporter.Span), inject propagation.Injection) *probe.Probe {
+	p := &probe.Probe{
 		Name: "net/http/client",
 		Spec: loadProbe,
 		Hooks: []probe.Hook{{
@@ -42,7 +63,14 @@ func New(sink func(exporter.Span)) *probe.Probe {
 			Entry:  "uprobe_net_http_Transport_roundTrip",
 			Return: "uprobe_net_http_Transport_roundTrip_ret",
 		}},
-		Fields:  slices.Concat(propagation.Fields, propagation.ContextFields, Fields),
+		Fields:   slices.Concat(propagation.Fields, propagation.ContextFields, Fields),
+		Optional: SockMsgFields,
+		Shared:   sharedMaps,
+		Consts: func(bin *offsets.Binary) map[string]any {
+			c := header.Consts(bin)
+			c["inject_mode"] = uint32(inject)
+			return c
+		},
 		Failure: probe.FailWarn,
 		Kinds:   []uint32{uint32(probeEventKindEVENT_KIND_HTTP_CLIENT)},
 		Handle: func(t *probe.Target, raw []byte) {
@@ -55,6 +83,32 @@ func New(sink func(exporter.Span)) *probe.Probe {
 				sink(toSpan(e, t.Clock))
 			}
 		},
+	}
+	if inject == propagation.InjectSockMsg {
+		// Required then: a zero offset is a real one (net.conn.fd is 0).
+		p.Fields, p.Optional = append(p.Fields, SockMsgFields...), nil
+		p.Hooks = append(p.Hooks, probe.Hook{
+			Symbol: "net/http.(*persistConn).roundTrip",
+			Entry:  "uprobe_net_http_persistConn_roundTrip",
+		})
+	}
+	return p
+}
+
+// WriteUser declares the write-user injector: it writes the traceparent
+// line New's probe prepared into the request's write buffer. Its object
+// only loads where bpf_probe_write_user is allowed.
+func WriteUser() *probe.Probe {
+	return &probe.Probe{
+		Name: "net/http/client/inject",
+		Spec: loadWriteuser,
+		Hooks: []probe.Hook{{
+			Symbol: "net/http.(*transferWriter).writeHeader",
+			Entry:  "uprobe_net_http_transferWriter_writeHeader",
+		}},
+		Fields:  WriteUserFields,
+		Shared:  sharedMaps,
+		Failure: probe.FailWarn,
 	}
 }
 

@@ -1,26 +1,59 @@
 //go:build ignore
 
 // net/http client: one CLIENT span per request, at Transport.roundTrip.
-// Two uprobe hits per request: its entry and its return.
+// Two uprobe hits per request: its entry and its return; with sk_msg
+// injection a third, at persistConn.roundTrip, where the connection is
+// known.
 //
-// Parent: the live span that owns the request's context (or its nearest
-// owned ancestor), else the goroutine's GLS context, else a new trace.
+// Parent: a valid traceparent the application put on the request itself,
+// else the live span that owns the request's context (or its nearest owned
+// ancestor), else the goroutine's GLS context, else a new trace.
+//
+// Injection: a request without a traceparent of its own gets the client
+// span's, either through the socket layer (the connection is armed here,
+// propagation/inject.bpf.c inserts the line) or written into net/http's
+// buffer (writeuser.bpf.c, which this probe hands the line to).
 #include "glsotel/span.h"
 #include "glsotel/context.h"
+#include "glsotel/traceparent.h"
+#include "glsotel/http_header.h"
+#include "client.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+
+volatile const __u32 inject_mode; /* enum inject_mode */
 
 volatile const __u64 off_net_http_Request_Method;
 volatile const __u64 off_net_http_Request_URL;
+volatile const __u64 off_net_http_Request_Header;
 volatile const __u64 off_net_http_Request_ctx;
 volatile const __u64 off_net_http_Response_StatusCode;
 volatile const __u64 off_net_url_URL_Scheme;
 volatile const __u64 off_net_url_URL_Host;
 volatile const __u64 off_net_url_URL_Path;
 volatile const __u64 off_net_url_URL_RawQuery;
+/* sk_msg injection only (0 otherwise). */
+volatile const __u64 off_net_http_persistConn_conn;
+volatile const __u64 off_net_http_persistConn_tlsState;
+volatile const __u64 off_net_TCPConn_conn;
+volatile const __u64 off_net_conn_fd;
+volatile const __u64 off_net_netFD_family;
+volatile const __u64 off_net_netFD_sotype;
+volatile const __u64 off_net_netFD_laddr;
+volatile const __u64 off_net_netFD_raddr;
+volatile const __u64 off_net_TCPAddr_IP;
+volatile const __u64 off_net_TCPAddr_Port;
 
 /* What the entry probe keeps until the return. */
 struct client_request {
 	struct span_base span;
 	__u64 req;
+	__u64 header;            /* req.Header */
+	struct inject_key armed; /* the connection armed for sk_msg (tgid 0: none) */
+	__u8 inject;             /* the request gets the client span's traceparent */
+	__u8 _pad[7];
 };
 
 struct client_event {
@@ -45,6 +78,20 @@ struct {
 	__type(value, struct client_request);
 } client_requests SEC(".maps");
 
+/* The entry's working space (too big for the BPF stack). */
+struct client_scratch {
+	struct client_request r;
+	struct header_values headers;
+	struct inject_header line;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct client_scratch);
+} client_scratch SEC(".maps");
+
 /* client_parent picks the parent by the rule in the README: request
  * context owner, then GLS, then none. */
 static __always_inline int client_parent(__u64 g, __u64 req, struct gls_entry *out)
@@ -62,17 +109,101 @@ SEC("uprobe/net_http_Transport_roundTrip")
 int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 {
 	__u64 req = GO_ARG2(ctx), g = GO_G(ctx);
-	if (!req)
+	__u32 zero = 0;
+	struct client_scratch *s = bpf_map_lookup_elem(&client_scratch, &zero);
+	if (!req || !s)
 		return 0;
-	struct client_request r = { .req = req, .span.goid = g_goid(g) };
+	struct client_request *r = &s->r;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->req = req;
+	r->span.goid = g_goid(g);
+	r->header = read_ptr(req + off_net_http_Request_Header);
+
+	/* A traceparent the application set wins: it is sent unchanged and
+	 * the client span joins its trace, under the span it names. */
+	int app_set = 0, adopted = 0;
+	struct span_context app = {};
+	if (!tracecontext_off) {
+		s->headers.found = s->headers.truncated = 0;
+		s->headers.traceparent.len = 0;
+		scan_headers(r->header, HEADER_TRACEPARENT, &s->headers);
+		app_set = s->headers.found & HEADER_TRACEPARENT;
+		__u32 n = s->headers.traceparent.len;
+		adopted = app_set && n <= sizeof(s->headers.traceparent.s) &&
+			  parse_traceparent(s->headers.traceparent.s, n, &app);
+	}
 	struct gls_entry parent;
-	if (client_parent(g, req, &parent))
-		start_span(&r.span, &parent.sc, 0);
+	if (adopted)
+		start_span(&r->span, &app, 0);
+	else if (client_parent(g, req, &parent))
+		start_span(&r->span, &parent.sc, 0);
 	else
-		start_span(&r.span, NULL, 0);
-	/* Hook for injection (next step): the outgoing traceparent is r.span.sc. */
-	struct gls_key k = { .tgid = current_tgid(), .goid = r.span.goid };
-	bpf_map_update_elem(&client_requests, &k, &r, BPF_ANY);
+		start_span(&r->span, NULL, 0);
+
+	r->inject = inject_mode != INJECT_MODE_OFF && !tracecontext_off && !app_set;
+	__u32 tgid = current_tgid();
+	if (r->inject && inject_mode == INJECT_MODE_WRITE_USER && r->header) {
+		struct header_key hk = { .tgid = tgid, .header = r->header };
+		format_traceparent_header(&s->line, &r->span.sc);
+		bpf_map_update_elem(&client_inject_headers, &hk, &s->line, BPF_ANY);
+	}
+	struct gls_key k = { .tgid = tgid, .goid = r->span.goid };
+	bpf_map_update_elem(&client_requests, &k, r, BPF_ANY);
+	return 0;
+}
+
+/* conn_key reads the connection a persistConn writes to as sk_msg will see
+ * it. 0 when it is not a TCP connection over IPv4/IPv6. */
+static __always_inline int conn_key(__u64 pc, struct inject_key *key)
+{
+	__u64 conn = read_ptr(pc + off_net_http_persistConn_conn + off_runtime_iface_data);
+	__u64 fd = read_ptr(conn + off_net_TCPConn_conn + off_net_conn_fd);
+	if (!conn || !fd || read_ptr(fd + off_net_netFD_sotype) != SOCK_STREAM)
+		return 0;
+	__u64 family = read_ptr(fd + off_net_netFD_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u64 laddr = read_ptr(fd + off_net_netFD_laddr + off_runtime_iface_data);
+	__u64 raddr = read_ptr(fd + off_net_netFD_raddr + off_runtime_iface_data);
+	if (!laddr || !raddr)
+		return 0;
+	key->lport = read_ptr(laddr + off_net_TCPAddr_Port);
+	key->rport = read_ptr(raddr + off_net_TCPAddr_Port);
+	struct { __u64 ptr, len, cap; } ip = {};
+	if (bpf_probe_read_user(&ip, sizeof(ip), (void *)(raddr + off_net_TCPAddr_IP)) || !ip.ptr)
+		return 0;
+	if (ip.len == 4) {
+		key->raddr[10] = key->raddr[11] = 0xff;
+		return bpf_probe_read_user(&key->raddr[12], 4, (void *)ip.ptr) == 0;
+	}
+	if (ip.len == 16)
+		return bpf_probe_read_user(key->raddr, 16, (void *)ip.ptr) == 0;
+	return 0;
+}
+
+// func (pc *persistConn) roundTrip(req *transportRequest) (resp *Response, err error)
+//
+// RAX = pc, RBX = req. Called by Transport.roundTrip on the same goroutine
+// once the connection is chosen (again on a retry), before the connection's
+// writeLoop writes the request: the place to arm it for sk_msg.
+SEC("uprobe/net_http_persistConn_roundTrip")
+int uprobe_net_http_persistConn_roundTrip(struct pt_regs *ctx)
+{
+	__u64 pc = GO_ARG1(ctx), g = GO_G(ctx);
+	struct gls_key k = { .tgid = current_tgid(), .goid = g_goid(g) };
+	struct client_request *r = bpf_map_lookup_elem(&client_requests, &k);
+	if (!r || !r->inject || !pc)
+		return 0;
+	/* HTTPS is encrypted below us: nothing to insert into. */
+	if (read_ptr(pc + off_net_http_persistConn_tlsState))
+		return 0;
+	struct inject_key key = { .tgid = k.tgid };
+	if (!conn_key(pc, &key))
+		return 0;
+	struct inject_header line;
+	format_traceparent_header(&line, &r->span.sc);
+	bpf_map_update_elem(&inject_armed, &key, &line, BPF_ANY);
+	r->armed = key;
 	return 0;
 }
 
@@ -110,6 +241,14 @@ int uprobe_net_http_Transport_roundTrip_ret(struct pt_regs *ctx)
 			}
 			bpf_ringbuf_submit(e, 0);
 		}
+	}
+	/* Arms the request did not use (it failed before it was written, or
+	 * went out over HTTP/2) must not reach a later request. */
+	if (r->armed.tgid)
+		bpf_map_delete_elem(&inject_armed, &r->armed);
+	if (r->inject && inject_mode == INJECT_MODE_WRITE_USER) {
+		struct header_key hk = { .tgid = k.tgid, .header = r->header };
+		bpf_map_delete_elem(&client_inject_headers, &hk);
 	}
 	bpf_map_delete_elem(&client_requests, &k);
 	return 0;

@@ -35,7 +35,17 @@ type probeClientEvent struct {
 			Pad          [7]uint8
 			Goid         uint64
 		}
-		Req uint64
+		Req    uint64
+		Header uint64
+		Armed  struct {
+			_     structs.HostLayout
+			Tgid  uint32
+			Lport uint16
+			Rport uint16
+			Raddr [16]uint8
+		}
+		Inject uint8
+		Pad    [7]uint8
 	}
 	Status  uint64
 	ErrItab uint64
@@ -81,18 +91,57 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapClientInjectHeaders                 = "client_inject_headers"
 	probeMapClientRequests                      = "client_requests"
+	probeMapClientScratch                       = "client_scratch"
 	probeMapCtxOwners                           = "ctx_owners"
 	probeMapEvents                              = "events"
 	probeMapGlsContexts                         = "gls_contexts"
 	probeMapGlsEnded                            = "gls_ended"
+	probeMapInjectArmed                         = "inject_armed"
 	probeProgUprobeNetHttpTransportRoundTrip    = "uprobe_net_http_Transport_roundTrip"
 	probeProgUprobeNetHttpTransportRoundTripRet = "uprobe_net_http_Transport_roundTrip_ret"
+	probeProgUprobeNetHttpPersistConnRoundTrip  = "uprobe_net_http_persistConn_roundTrip"
+	probeVarInjectMode                          = "inject_mode"
+	probeVarMapBucketKeys                       = "map_bucket_keys"
+	probeVarMapBucketOverflow                   = "map_bucket_overflow"
+	probeVarMapBucketSize                       = "map_bucket_size"
+	probeVarMapBucketValues                     = "map_bucket_values"
+	probeVarMapDirLen                           = "map_dir_len"
+	probeVarMapDirPtr                           = "map_dir_ptr"
+	probeVarMapElemSize                         = "map_elem_size"
+	probeVarMapGroupSize                        = "map_group_size"
+	probeVarMapGroupSlots                       = "map_group_slots"
+	probeVarMapGroupsLengthMask                 = "map_groups_length_mask"
+	probeVarMapHmapB                            = "map_hmap_b"
+	probeVarMapHmapBuckets                      = "map_hmap_buckets"
+	probeVarMapHmapCount                        = "map_hmap_count"
+	probeVarMapHmapFlags                        = "map_hmap_flags"
+	probeVarMapHmapOldbuckets                   = "map_hmap_oldbuckets"
+	probeVarMapKeySize                          = "map_key_size"
+	probeVarMapMinTophash                       = "map_min_tophash"
+	probeVarMapSameSizeGrow                     = "map_same_size_grow"
+	probeVarMapSlotElem                         = "map_slot_elem"
+	probeVarMapSlotSize                         = "map_slot_size"
+	probeVarMapSwiss                            = "map_swiss"
+	probeVarMapTableGroups                      = "map_table_groups"
+	probeVarMapUsed                             = "map_used"
 	probeVarOffContextCancelCtxContext          = "off_context_cancelCtx_Context"
+	probeVarOffNetTCPAddrIP                     = "off_net_TCPAddr_IP"
+	probeVarOffNetTCPAddrPort                   = "off_net_TCPAddr_Port"
+	probeVarOffNetTCPConnConn                   = "off_net_TCPConn_conn"
+	probeVarOffNetConnFd                        = "off_net_conn_fd"
+	probeVarOffNetHttpRequestHeader             = "off_net_http_Request_Header"
 	probeVarOffNetHttpRequestMethod             = "off_net_http_Request_Method"
 	probeVarOffNetHttpRequestURL                = "off_net_http_Request_URL"
 	probeVarOffNetHttpRequestCtx                = "off_net_http_Request_ctx"
 	probeVarOffNetHttpResponseStatusCode        = "off_net_http_Response_StatusCode"
+	probeVarOffNetHttpPersistConnConn           = "off_net_http_persistConn_conn"
+	probeVarOffNetHttpPersistConnTlsState       = "off_net_http_persistConn_tlsState"
+	probeVarOffNetNetFD_family                  = "off_net_netFD_family"
+	probeVarOffNetNetFD_laddr                   = "off_net_netFD_laddr"
+	probeVarOffNetNetFD_raddr                   = "off_net_netFD_raddr"
+	probeVarOffNetNetFD_sotype                  = "off_net_netFD_sotype"
 	probeVarOffNetUrlURL_Host                   = "off_net_url_URL_Host"
 	probeVarOffNetUrlURL_Path                   = "off_net_url_URL_Path"
 	probeVarOffNetUrlURL_RawQuery               = "off_net_url_URL_RawQuery"
@@ -104,6 +153,7 @@ const (
 	probeVarSamplerKind                         = "sampler_kind"
 	probeVarSamplerParentbased                  = "sampler_parentbased"
 	probeVarSamplerRatioBound                   = "sampler_ratio_bound"
+	probeVarTracecontextOff                     = "tracecontext_off"
 	probeVarUnusedClientEvent                   = "unused_client_event"
 	probeVarUnusedEventKind                     = "unused_event_kind"
 )
@@ -152,41 +202,81 @@ type probeSpecs struct {
 type probeProgramSpecs struct {
 	UprobeNetHttpTransportRoundTrip    *ebpf.ProgramSpec `ebpf:"uprobe_net_http_Transport_roundTrip"`
 	UprobeNetHttpTransportRoundTripRet *ebpf.ProgramSpec `ebpf:"uprobe_net_http_Transport_roundTrip_ret"`
+	UprobeNetHttpPersistConnRoundTrip  *ebpf.ProgramSpec `ebpf:"uprobe_net_http_persistConn_roundTrip"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
-	ClientRequests *ebpf.MapSpec `ebpf:"client_requests"`
-	CtxOwners      *ebpf.MapSpec `ebpf:"ctx_owners"`
-	Events         *ebpf.MapSpec `ebpf:"events"`
-	GlsContexts    *ebpf.MapSpec `ebpf:"gls_contexts"`
-	GlsEnded       *ebpf.MapSpec `ebpf:"gls_ended"`
+	ClientInjectHeaders *ebpf.MapSpec `ebpf:"client_inject_headers"`
+	ClientRequests      *ebpf.MapSpec `ebpf:"client_requests"`
+	ClientScratch       *ebpf.MapSpec `ebpf:"client_scratch"`
+	CtxOwners           *ebpf.MapSpec `ebpf:"ctx_owners"`
+	Events              *ebpf.MapSpec `ebpf:"events"`
+	GlsContexts         *ebpf.MapSpec `ebpf:"gls_contexts"`
+	GlsEnded            *ebpf.MapSpec `ebpf:"gls_ended"`
+	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
-	OffContextCancelCtxContext   *ebpf.VariableSpec `ebpf:"off_context_cancelCtx_Context"`
-	OffNetHttpRequestMethod      *ebpf.VariableSpec `ebpf:"off_net_http_Request_Method"`
-	OffNetHttpRequestURL         *ebpf.VariableSpec `ebpf:"off_net_http_Request_URL"`
-	OffNetHttpRequestCtx         *ebpf.VariableSpec `ebpf:"off_net_http_Request_ctx"`
-	OffNetHttpResponseStatusCode *ebpf.VariableSpec `ebpf:"off_net_http_Response_StatusCode"`
-	OffNetUrlURL_Host            *ebpf.VariableSpec `ebpf:"off_net_url_URL_Host"`
-	OffNetUrlURL_Path            *ebpf.VariableSpec `ebpf:"off_net_url_URL_Path"`
-	OffNetUrlURL_RawQuery        *ebpf.VariableSpec `ebpf:"off_net_url_URL_RawQuery"`
-	OffNetUrlURL_Scheme          *ebpf.VariableSpec `ebpf:"off_net_url_URL_Scheme"`
-	OffRuntimeG_goid             *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
-	OffRuntimeG_parentGoid       *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
-	OffRuntimeIfaceData          *ebpf.VariableSpec `ebpf:"off_runtime_iface_data"`
-	OffRuntimeIfaceTab           *ebpf.VariableSpec `ebpf:"off_runtime_iface_tab"`
-	SamplerKind                  *ebpf.VariableSpec `ebpf:"sampler_kind"`
-	SamplerParentbased           *ebpf.VariableSpec `ebpf:"sampler_parentbased"`
-	SamplerRatioBound            *ebpf.VariableSpec `ebpf:"sampler_ratio_bound"`
-	UnusedClientEvent            *ebpf.VariableSpec `ebpf:"unused_client_event"`
-	UnusedEventKind              *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	InjectMode                    *ebpf.VariableSpec `ebpf:"inject_mode"`
+	MapBucketKeys                 *ebpf.VariableSpec `ebpf:"map_bucket_keys"`
+	MapBucketOverflow             *ebpf.VariableSpec `ebpf:"map_bucket_overflow"`
+	MapBucketSize                 *ebpf.VariableSpec `ebpf:"map_bucket_size"`
+	MapBucketValues               *ebpf.VariableSpec `ebpf:"map_bucket_values"`
+	MapDirLen                     *ebpf.VariableSpec `ebpf:"map_dir_len"`
+	MapDirPtr                     *ebpf.VariableSpec `ebpf:"map_dir_ptr"`
+	MapElemSize                   *ebpf.VariableSpec `ebpf:"map_elem_size"`
+	MapGroupSize                  *ebpf.VariableSpec `ebpf:"map_group_size"`
+	MapGroupSlots                 *ebpf.VariableSpec `ebpf:"map_group_slots"`
+	MapGroupsLengthMask           *ebpf.VariableSpec `ebpf:"map_groups_length_mask"`
+	MapHmapB                      *ebpf.VariableSpec `ebpf:"map_hmap_b"`
+	MapHmapBuckets                *ebpf.VariableSpec `ebpf:"map_hmap_buckets"`
+	MapHmapCount                  *ebpf.VariableSpec `ebpf:"map_hmap_count"`
+	MapHmapFlags                  *ebpf.VariableSpec `ebpf:"map_hmap_flags"`
+	MapHmapOldbuckets             *ebpf.VariableSpec `ebpf:"map_hmap_oldbuckets"`
+	MapKeySize                    *ebpf.VariableSpec `ebpf:"map_key_size"`
+	MapMinTophash                 *ebpf.VariableSpec `ebpf:"map_min_tophash"`
+	MapSameSizeGrow               *ebpf.VariableSpec `ebpf:"map_same_size_grow"`
+	MapSlotElem                   *ebpf.VariableSpec `ebpf:"map_slot_elem"`
+	MapSlotSize                   *ebpf.VariableSpec `ebpf:"map_slot_size"`
+	MapSwiss                      *ebpf.VariableSpec `ebpf:"map_swiss"`
+	MapTableGroups                *ebpf.VariableSpec `ebpf:"map_table_groups"`
+	MapUsed                       *ebpf.VariableSpec `ebpf:"map_used"`
+	OffContextCancelCtxContext    *ebpf.VariableSpec `ebpf:"off_context_cancelCtx_Context"`
+	OffNetTCPAddrIP               *ebpf.VariableSpec `ebpf:"off_net_TCPAddr_IP"`
+	OffNetTCPAddrPort             *ebpf.VariableSpec `ebpf:"off_net_TCPAddr_Port"`
+	OffNetTCPConnConn             *ebpf.VariableSpec `ebpf:"off_net_TCPConn_conn"`
+	OffNetConnFd                  *ebpf.VariableSpec `ebpf:"off_net_conn_fd"`
+	OffNetHttpRequestHeader       *ebpf.VariableSpec `ebpf:"off_net_http_Request_Header"`
+	OffNetHttpRequestMethod       *ebpf.VariableSpec `ebpf:"off_net_http_Request_Method"`
+	OffNetHttpRequestURL          *ebpf.VariableSpec `ebpf:"off_net_http_Request_URL"`
+	OffNetHttpRequestCtx          *ebpf.VariableSpec `ebpf:"off_net_http_Request_ctx"`
+	OffNetHttpResponseStatusCode  *ebpf.VariableSpec `ebpf:"off_net_http_Response_StatusCode"`
+	OffNetHttpPersistConnConn     *ebpf.VariableSpec `ebpf:"off_net_http_persistConn_conn"`
+	OffNetHttpPersistConnTlsState *ebpf.VariableSpec `ebpf:"off_net_http_persistConn_tlsState"`
+	OffNetNetFD_family            *ebpf.VariableSpec `ebpf:"off_net_netFD_family"`
+	OffNetNetFD_laddr             *ebpf.VariableSpec `ebpf:"off_net_netFD_laddr"`
+	OffNetNetFD_raddr             *ebpf.VariableSpec `ebpf:"off_net_netFD_raddr"`
+	OffNetNetFD_sotype            *ebpf.VariableSpec `ebpf:"off_net_netFD_sotype"`
+	OffNetUrlURL_Host             *ebpf.VariableSpec `ebpf:"off_net_url_URL_Host"`
+	OffNetUrlURL_Path             *ebpf.VariableSpec `ebpf:"off_net_url_URL_Path"`
+	OffNetUrlURL_RawQuery         *ebpf.VariableSpec `ebpf:"off_net_url_URL_RawQuery"`
+	OffNetUrlURL_Scheme           *ebpf.VariableSpec `ebpf:"off_net_url_URL_Scheme"`
+	OffRuntimeG_goid              *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
+	OffRuntimeG_parentGoid        *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
+	OffRuntimeIfaceData           *ebpf.VariableSpec `ebpf:"off_runtime_iface_data"`
+	OffRuntimeIfaceTab            *ebpf.VariableSpec `ebpf:"off_runtime_iface_tab"`
+	SamplerKind                   *ebpf.VariableSpec `ebpf:"sampler_kind"`
+	SamplerParentbased            *ebpf.VariableSpec `ebpf:"sampler_parentbased"`
+	SamplerRatioBound             *ebpf.VariableSpec `ebpf:"sampler_ratio_bound"`
+	TracecontextOff               *ebpf.VariableSpec `ebpf:"tracecontext_off"`
+	UnusedClientEvent             *ebpf.VariableSpec `ebpf:"unused_client_event"`
+	UnusedEventKind               *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -209,20 +299,26 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
-	ClientRequests *ebpf.Map `ebpf:"client_requests"`
-	CtxOwners      *ebpf.Map `ebpf:"ctx_owners"`
-	Events         *ebpf.Map `ebpf:"events"`
-	GlsContexts    *ebpf.Map `ebpf:"gls_contexts"`
-	GlsEnded       *ebpf.Map `ebpf:"gls_ended"`
+	ClientInjectHeaders *ebpf.Map `ebpf:"client_inject_headers"`
+	ClientRequests      *ebpf.Map `ebpf:"client_requests"`
+	ClientScratch       *ebpf.Map `ebpf:"client_scratch"`
+	CtxOwners           *ebpf.Map `ebpf:"ctx_owners"`
+	Events              *ebpf.Map `ebpf:"events"`
+	GlsContexts         *ebpf.Map `ebpf:"gls_contexts"`
+	GlsEnded            *ebpf.Map `ebpf:"gls_ended"`
+	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
 }
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
+		m.ClientInjectHeaders,
 		m.ClientRequests,
+		m.ClientScratch,
 		m.CtxOwners,
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,
+		m.InjectArmed,
 	)
 }
 
@@ -230,24 +326,60 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
-	OffContextCancelCtxContext   *ebpf.Variable `ebpf:"off_context_cancelCtx_Context"`
-	OffNetHttpRequestMethod      *ebpf.Variable `ebpf:"off_net_http_Request_Method"`
-	OffNetHttpRequestURL         *ebpf.Variable `ebpf:"off_net_http_Request_URL"`
-	OffNetHttpRequestCtx         *ebpf.Variable `ebpf:"off_net_http_Request_ctx"`
-	OffNetHttpResponseStatusCode *ebpf.Variable `ebpf:"off_net_http_Response_StatusCode"`
-	OffNetUrlURL_Host            *ebpf.Variable `ebpf:"off_net_url_URL_Host"`
-	OffNetUrlURL_Path            *ebpf.Variable `ebpf:"off_net_url_URL_Path"`
-	OffNetUrlURL_RawQuery        *ebpf.Variable `ebpf:"off_net_url_URL_RawQuery"`
-	OffNetUrlURL_Scheme          *ebpf.Variable `ebpf:"off_net_url_URL_Scheme"`
-	OffRuntimeG_goid             *ebpf.Variable `ebpf:"off_runtime_g_goid"`
-	OffRuntimeG_parentGoid       *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
-	OffRuntimeIfaceData          *ebpf.Variable `ebpf:"off_runtime_iface_data"`
-	OffRuntimeIfaceTab           *ebpf.Variable `ebpf:"off_runtime_iface_tab"`
-	SamplerKind                  *ebpf.Variable `ebpf:"sampler_kind"`
-	SamplerParentbased           *ebpf.Variable `ebpf:"sampler_parentbased"`
-	SamplerRatioBound            *ebpf.Variable `ebpf:"sampler_ratio_bound"`
-	UnusedClientEvent            *ebpf.Variable `ebpf:"unused_client_event"`
-	UnusedEventKind              *ebpf.Variable `ebpf:"unused_event_kind"`
+	InjectMode                    *ebpf.Variable `ebpf:"inject_mode"`
+	MapBucketKeys                 *ebpf.Variable `ebpf:"map_bucket_keys"`
+	MapBucketOverflow             *ebpf.Variable `ebpf:"map_bucket_overflow"`
+	MapBucketSize                 *ebpf.Variable `ebpf:"map_bucket_size"`
+	MapBucketValues               *ebpf.Variable `ebpf:"map_bucket_values"`
+	MapDirLen                     *ebpf.Variable `ebpf:"map_dir_len"`
+	MapDirPtr                     *ebpf.Variable `ebpf:"map_dir_ptr"`
+	MapElemSize                   *ebpf.Variable `ebpf:"map_elem_size"`
+	MapGroupSize                  *ebpf.Variable `ebpf:"map_group_size"`
+	MapGroupSlots                 *ebpf.Variable `ebpf:"map_group_slots"`
+	MapGroupsLengthMask           *ebpf.Variable `ebpf:"map_groups_length_mask"`
+	MapHmapB                      *ebpf.Variable `ebpf:"map_hmap_b"`
+	MapHmapBuckets                *ebpf.Variable `ebpf:"map_hmap_buckets"`
+	MapHmapCount                  *ebpf.Variable `ebpf:"map_hmap_count"`
+	MapHmapFlags                  *ebpf.Variable `ebpf:"map_hmap_flags"`
+	MapHmapOldbuckets             *ebpf.Variable `ebpf:"map_hmap_oldbuckets"`
+	MapKeySize                    *ebpf.Variable `ebpf:"map_key_size"`
+	MapMinTophash                 *ebpf.Variable `ebpf:"map_min_tophash"`
+	MapSameSizeGrow               *ebpf.Variable `ebpf:"map_same_size_grow"`
+	MapSlotElem                   *ebpf.Variable `ebpf:"map_slot_elem"`
+	MapSlotSize                   *ebpf.Variable `ebpf:"map_slot_size"`
+	MapSwiss                      *ebpf.Variable `ebpf:"map_swiss"`
+	MapTableGroups                *ebpf.Variable `ebpf:"map_table_groups"`
+	MapUsed                       *ebpf.Variable `ebpf:"map_used"`
+	OffContextCancelCtxContext    *ebpf.Variable `ebpf:"off_context_cancelCtx_Context"`
+	OffNetTCPAddrIP               *ebpf.Variable `ebpf:"off_net_TCPAddr_IP"`
+	OffNetTCPAddrPort             *ebpf.Variable `ebpf:"off_net_TCPAddr_Port"`
+	OffNetTCPConnConn             *ebpf.Variable `ebpf:"off_net_TCPConn_conn"`
+	OffNetConnFd                  *ebpf.Variable `ebpf:"off_net_conn_fd"`
+	OffNetHttpRequestHeader       *ebpf.Variable `ebpf:"off_net_http_Request_Header"`
+	OffNetHttpRequestMethod       *ebpf.Variable `ebpf:"off_net_http_Request_Method"`
+	OffNetHttpRequestURL          *ebpf.Variable `ebpf:"off_net_http_Request_URL"`
+	OffNetHttpRequestCtx          *ebpf.Variable `ebpf:"off_net_http_Request_ctx"`
+	OffNetHttpResponseStatusCode  *ebpf.Variable `ebpf:"off_net_http_Response_StatusCode"`
+	OffNetHttpPersistConnConn     *ebpf.Variable `ebpf:"off_net_http_persistConn_conn"`
+	OffNetHttpPersistConnTlsState *ebpf.Variable `ebpf:"off_net_http_persistConn_tlsState"`
+	OffNetNetFD_family            *ebpf.Variable `ebpf:"off_net_netFD_family"`
+	OffNetNetFD_laddr             *ebpf.Variable `ebpf:"off_net_netFD_laddr"`
+	OffNetNetFD_raddr             *ebpf.Variable `ebpf:"off_net_netFD_raddr"`
+	OffNetNetFD_sotype            *ebpf.Variable `ebpf:"off_net_netFD_sotype"`
+	OffNetUrlURL_Host             *ebpf.Variable `ebpf:"off_net_url_URL_Host"`
+	OffNetUrlURL_Path             *ebpf.Variable `ebpf:"off_net_url_URL_Path"`
+	OffNetUrlURL_RawQuery         *ebpf.Variable `ebpf:"off_net_url_URL_RawQuery"`
+	OffNetUrlURL_Scheme           *ebpf.Variable `ebpf:"off_net_url_URL_Scheme"`
+	OffRuntimeG_goid              *ebpf.Variable `ebpf:"off_runtime_g_goid"`
+	OffRuntimeG_parentGoid        *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
+	OffRuntimeIfaceData           *ebpf.Variable `ebpf:"off_runtime_iface_data"`
+	OffRuntimeIfaceTab            *ebpf.Variable `ebpf:"off_runtime_iface_tab"`
+	SamplerKind                   *ebpf.Variable `ebpf:"sampler_kind"`
+	SamplerParentbased            *ebpf.Variable `ebpf:"sampler_parentbased"`
+	SamplerRatioBound             *ebpf.Variable `ebpf:"sampler_ratio_bound"`
+	TracecontextOff               *ebpf.Variable `ebpf:"tracecontext_off"`
+	UnusedClientEvent             *ebpf.Variable `ebpf:"unused_client_event"`
+	UnusedEventKind               *ebpf.Variable `ebpf:"unused_event_kind"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.
@@ -256,12 +388,14 @@ type probeVariables struct {
 type probePrograms struct {
 	UprobeNetHttpTransportRoundTrip    *ebpf.Program `ebpf:"uprobe_net_http_Transport_roundTrip"`
 	UprobeNetHttpTransportRoundTripRet *ebpf.Program `ebpf:"uprobe_net_http_Transport_roundTrip_ret"`
+	UprobeNetHttpPersistConnRoundTrip  *ebpf.Program `ebpf:"uprobe_net_http_persistConn_roundTrip"`
 }
 
 func (p *probePrograms) Close() error {
 	return _ProbeClose(
 		p.UprobeNetHttpTransportRoundTrip,
 		p.UprobeNetHttpTransportRoundTripRet,
+		p.UprobeNetHttpPersistConnRoundTrip,
 	)
 }
 
