@@ -141,18 +141,19 @@ func testHTTPTraces(t *testing.T, tc testbuild.Toolchain, stripped bool) {
 	served, calls := works*(1+len(from))+1, works*len(from)
 	perServer := float64(stats["net/http/server/uprobe_net_http_serverHandler_ServeHTTP"]+
 		stats["net/http/server/uprobe_net_http_serverHandler_ServeHTTP_ret"]) / float64(served)
-	perClient := float64(stats["net/http/client/uprobe_net_http_Transport_roundTrip"]+
-		stats["net/http/client/uprobe_net_http_Transport_roundTrip_ret"]) / float64(calls)
+	// The client's third hit arms traceparent injection (sk_msg here).
+	perClient := hitsPerCall(stats, uint64(calls))
 	t.Logf("uprobe hits: %.3f per server request (%d requests), %.3f per client request (%d requests); %d spans",
 		perServer, served, perClient, calls, len(spans))
-	if perServer != 2 || perClient != 2 {
-		t.Errorf("uprobe hits per request: server %.3f, client %.3f; want 2 each", perServer, perClient)
+	if perServer != 2 || perClient != 3 {
+		t.Errorf("uprobe hits per request: server %.3f, client %.3f; want 2 and 3", perServer, perClient)
 	}
 }
 
 // checkWorkTree: the /work server span has exactly one CLIENT child per
 // call site, each in its trace, for its own request, with the attributes
-// semantic conventions ask for.
+// semantic conventions ask for, and each the parent of the /leaf server
+// span it called (injected traceparent).
 func checkWorkTree(t *testing.T, spans []otlptest.Span, root otlptest.Span, id string, port int64) {
 	t.Helper()
 	want := map[string]any{
@@ -174,6 +175,11 @@ func checkWorkTree(t *testing.T, spans []otlptest.Span, root otlptest.Span, id s
 			continue
 		}
 		got = append(got, u[strings.LastIndex(u, "=")+1:])
+		// The call carried the client span's traceparent: /leaf's
+		// server span is its child.
+		if leaf := otlptest.Children(spans, c.SpanID); len(leaf) != 1 || leaf[0].Attrs["url.path"] != "/leaf" || !leaf[0].RemoteParent {
+			t.Errorf("request %s: call %s has children %v, want the /leaf server span", id, u, leaf)
+		}
 	}
 	slices.Sort(got)
 	if w := slices.Sorted(slices.Values(from)); !slices.Equal(got, w) {
@@ -251,10 +257,14 @@ func (s *traced) get(t *testing.T, path string, headers map[string]string) {
 	}
 }
 
-var runsLine = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
+var (
+	runsLine   = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
+	injectLine = regexp.MustCompile(`(?m)^(inject \S+ \S+) (\d+)$`)
+)
 
 // stop ends the service (GET /quit), waits for the agent to flush, and
-// returns its BPF run counts.
+// returns its BPF run counts ("probe/program") and injection outcomes
+// ("inject PATH OUTCOME").
 func (s *traced) stop(t *testing.T) map[string]uint64 {
 	t.Helper()
 	s.get(t, "/quit", nil)
@@ -270,8 +280,10 @@ func (s *traced) stop(t *testing.T) map[string]uint64 {
 		t.Fatalf("agent did not exit:\n%s", s.stderr)
 	}
 	stats := map[string]uint64{}
-	for _, m := range runsLine.FindAllStringSubmatch(s.stderr.String(), -1) {
-		stats[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
+	for _, re := range []*regexp.Regexp{runsLine, injectLine} {
+		for _, m := range re.FindAllStringSubmatch(s.stderr.String(), -1) {
+			stats[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
+		}
 	}
 	return stats
 }
