@@ -55,6 +55,7 @@ enum inject_outcome {
 	INJECT_OUTCOMES = 3,
 };
 const enum inject_outcome *unused_inject_outcome __attribute__((unused));
+const struct inject_header *unused_inject_header __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -8,9 +8,24 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type injectInjectHeader struct {
+	_   structs.HostLayout
+	Len uint32
+	S   [96]uint8
+}
+
+type injectInjectKey struct {
+	_     structs.HostLayout
+	Tgid  uint32
+	Lport uint16
+	Rport uint16
+	Raddr [16]uint8
+}
 
 type injectInjectOutcome uint32
 
@@ -32,6 +47,7 @@ const (
 	injectMapInjectTargets                  = "inject_targets"
 	injectProgSkMsgInjectHeaders            = "sk_msg_inject_headers"
 	injectProgSockopsTrackTargetConnections = "sockops_track_target_connections"
+	injectVarUnusedInjectHeader             = "unused_inject_header"
 	injectVarUnusedInjectOutcome            = "unused_inject_outcome"
 )
 
@@ -96,6 +112,7 @@ type injectMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type injectVariableSpecs struct {
+	UnusedInjectHeader  *ebpf.VariableSpec `ebpf:"unused_inject_header"`
 	UnusedInjectOutcome *ebpf.VariableSpec `ebpf:"unused_inject_outcome"`
 }
 
@@ -140,6 +157,7 @@ func (m *injectMaps) Close() error {
 //
 // It can be passed to loadInjectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type injectVariables struct {
+	UnusedInjectHeader  *ebpf.Variable `ebpf:"unused_inject_header"`
 	UnusedInjectOutcome *ebpf.Variable `ebpf:"unused_inject_outcome"`
 }
 

@@ -43,8 +43,19 @@ var Releases = []Toolchain{
 // Build compiles the main package in dir (relative to the calling test's
 // package) into a temporary directory and returns the binary's path.
 // stripped builds with -ldflags='-s -w': no .symtab, no DWARF.
+//
+// Where no Go toolchain runs (a test VM), GLSOTEL_TEST_PREBUILT names a
+// directory of fixtures built beforehand, one per base name: Build returns
+// that one, whatever the toolchain asked for.
 func Build(t testing.TB, dir string, tc Toolchain, stripped bool) string {
 	t.Helper()
+	if pre := os.Getenv(PrebuiltEnv); pre != "" {
+		p := filepath.Join(pre, filepath.Base(dir))
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: no prebuilt %s: %v", PrebuiltEnv, pre, filepath.Base(dir), err)
+		}
+		return p
+	}
 	out := filepath.Join(t.TempDir(), filepath.Base(dir))
 	args := []string{"build", "-o", out}
 	if stripped {
@@ -58,6 +69,9 @@ func Build(t testing.TB, dir string, tc Toolchain, stripped bool) string {
 	}
 	return out
 }
+
+// PrebuiltEnv names the directory of prebuilt fixtures (see Build).
+const PrebuiltEnv = "GLSOTEL_TEST_PREBUILT"
 
 // Variant is one way of building a fixture.
 type Variant struct {
