@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all build demo demo-db demo-gls test vet generate check-generated bench-gls offsets clean
+.PHONY: all build demo demo-db demo-gls test vet generate check-generated bench-gls bench-inject offsets vmtest clean
 
 all: build
 
@@ -55,9 +55,38 @@ check-generated: generate
 bench-gls:
 	$(GO) test -run '^$$' -bench GoroutineCreation -benchtime 5x ./propagation/
 
+# What traceparent injection adds to a call between two instrumented
+# processes (p50/p99 with GLSOTEL_INJECT=off and with this host's path,
+# interleaved; added uprobe hits per call).
+bench-inject:
+	$(GO) test -count=1 -run '^$$' -bench Injection -benchtime 10x ./e2e/
+
 # Regenerate the offsets table for stripped binaries (downloads toolchains).
 offsets:
 	$(GO) run ./offsets/gentable -o offsets/table.json go1.21.13 go1.22.12 go1.23.12 go1.24.13 go1.25.14 go1.26.8
+
+# BPF tests in guest kernels: Debian's cloud 6.1 and 6.12 under qemu (TCG),
+# booted without lockdown, so bpf_probe_write_user is allowed there
+# (scripts/vmtest/README.md). Each package in VMTEST_PKGS is built static as a
+# test binary and run in every kernel with -test.v and its VMTEST_ARGS_<pkg>
+# (its testdata/ goes along). `make -k vmtest` goes on past a failing package.
+VMTEST_KERNELS ?= 6.1 6.12
+VMTEST_PKGS := propagation
+# propagation: the BPF_PROG_TEST_RUN harness (lookup_context, traceparent
+# parser), the Go traceparent parser and the sk_msg injector's load and
+# attach. Left out: TestContextParentsFirst and TestGLS (and
+# BenchmarkGoroutineCreation): they build fixture programs with the go
+# command, which the guest does not have.
+VMTEST_ARGS_propagation := -test.run '^(TestLookupContext|TestParseTraceparent|FuzzParseTraceparent|TestTraceparentBPF|TestSockMsgInjectorLoads)$$'
+
+.PHONY: $(VMTEST_PKGS:%=vmtest-%)
+vmtest: $(VMTEST_PKGS:%=vmtest-%)
+
+$(VMTEST_PKGS:%=vmtest-%): vmtest-%:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	CGO_ENABLED=0 $(GO) test -c -o "$$tmp/$(notdir $*).test" ./$* && \
+	VMTEST_KERNELS="$(VMTEST_KERNELS)" scripts/vmtest/run-matrix $(if $(wildcard $*/testdata),-f $*/testdata) \
+		-- "$$tmp/$(notdir $*).test" -test.v $(VMTEST_ARGS_$*)
 
 clean:
 	rm -rf $(BIN)

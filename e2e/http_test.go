@@ -212,7 +212,7 @@ func startTraced(t *testing.T, recv *otlptest.Receiver, bin string, env ...strin
 
 // startService runs the program args (a fixture that prints "listening
 // HOST:PORT") under `glsotel run --stats`, exporting to recv.
-func startService(t *testing.T, recv *otlptest.Receiver, args, env []string) *traced {
+func startService(t testing.TB, recv *otlptest.Receiver, args, env []string) *traced {
 	t.Helper()
 	cmd := exec.Command(glsotelBin, append([]string{"run", "--stats", "--"}, args...)...)
 	cmd.Env = append(otelEnv(recv), env...)
@@ -239,7 +239,7 @@ func startService(t *testing.T, recv *otlptest.Receiver, args, env []string) *tr
 	return s
 }
 
-func (s *traced) get(t *testing.T, path string, headers map[string]string) {
+func (s *traced) get(t testing.TB, path string, headers map[string]string) {
 	req, _ := http.NewRequest("GET", s.base+path, nil)
 	req.Header.Set("User-Agent", userAgent)
 	for k, v := range headers {
@@ -265,7 +265,7 @@ var (
 // stop ends the service (GET /quit), waits for the agent to flush, and
 // returns its BPF run counts ("probe/program") and injection outcomes
 // ("inject PATH OUTCOME").
-func (s *traced) stop(t *testing.T) map[string]uint64 {
+func (s *traced) stop(t testing.TB) map[string]uint64 {
 	t.Helper()
 	s.get(t, "/quit", nil)
 	done := make(chan error, 1)

@@ -19,7 +19,7 @@ import (
 // injectPath is the injection both agents use: GLSOTEL_E2E_INJECT, else
 // what auto picks on this host (sk_msg under lockdown). make vmtest runs
 // the test in guest kernels with each path.
-func injectPath(t *testing.T) string {
+func injectPath(t testing.TB) string {
 	if p := os.Getenv("GLSOTEL_E2E_INJECT"); p != "" {
 		return p
 	}
@@ -77,6 +77,21 @@ func TestCrossProcessPropagation(t *testing.T) {
 		ask(id, q)
 	}
 	ask("app", "&tp=00-"+appTrace+"-"+appSpan+"-01")
+	// A request entering with tracestate and baggage: both go on to back.
+	in, err := http.NewRequest("GET", front.base+"/front?id=w3c", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Header.Set("Traceparent", "00-"+incomingTrace+"-"+incomingParent+"-01")
+	in.Header.Set("Tracestate", incomingState)
+	in.Header.Set("Baggage", "userId=alice,region=eu")
+	if resp, err := front.client.Do(in); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers["w3c"] = string(b)
+	}
 	frontStats, backStats := front.stop(t), back.stop(t)
 
 	for id, body := range answers {
@@ -91,6 +106,10 @@ func TestCrossProcessPropagation(t *testing.T) {
 		if want := fmt.Sprintf("body=%d sha=%x", n, sha256.Sum256(pattern(n))); !strings.Contains(answers[id], want) {
 			t.Errorf("request %s: back read %q, want %q", id, answers[id], want)
 		}
+	}
+
+	if want := `tracestate=["` + incomingState + `"] baggage=["userId=alice,region=eu"]`; !strings.Contains(answers["w3c"], want) {
+		t.Errorf("tracestate and baggage: back saw %q, want %q", answers["w3c"], want)
 	}
 
 	spans := recv.Spans()
@@ -109,6 +128,14 @@ func TestCrossProcessPropagation(t *testing.T) {
 			continue
 		}
 		fs := byQuery(tracepb.Span_SPAN_KIND_SERVER, "/front", "id="+id+bodies[id])
+		if id == "w3c" {
+			if len(fs) == 1 && (fs[0].TraceID != incomingTrace || fs[0].Parent != incomingParent) {
+				t.Errorf("w3c request: front server span in trace %s under %s", fs[0].TraceID, fs[0].Parent)
+			}
+			if len(fs) == 1 {
+				fs[0].Parent = "" // checked: the rest of its tree is like the others'
+			}
+		}
 		if len(fs) != 1 || fs[0].Parent != "" {
 			t.Errorf("request %s: %d front server spans (%v), want one root", id, len(fs), fs)
 			continue

@@ -14,7 +14,7 @@ import (
 var Fields = []offsets.Field{"runtime.g.goid", "runtime.g.parentGoid"}
 
 // SharedMaps are the GLS maps: one instance serves every loaded object.
-var SharedMaps = []string{"gls_contexts", "gls_ended", "ctx_owners"}
+var SharedMaps = []string{"gls_contexts", "gls_ended", "ctx_owners", "trace_headers"}
 
 // GoroutineProbe copies a goroutine's context into each goroutine it
 // creates: one uprobe on the RETs of runtime.newproc1, one hit per `go`

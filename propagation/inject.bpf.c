@@ -64,6 +64,15 @@ struct {
 	__type(value, __u64);
 } inject_stats SEC(".maps");
 
+/* The armed lines, copied out before the entry is deleted (too big for
+ * the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct inject_header);
+} inject_scratch SEC(".maps");
+
 SEC("sockops")
 int sockops_track_target_connections(struct bpf_sock_ops *skops)
 {
@@ -193,11 +202,14 @@ int sk_msg_inject_headers(struct sk_msg_md *msg)
 	struct inject_header *armed = bpf_map_lookup_elem(&inject_armed, &k);
 	if (!armed)
 		return SK_PASS;
-	struct inject_header h;
-	__builtin_memcpy(&h, armed, sizeof(h));
+	__u32 zero = 0;
+	struct inject_header *h = bpf_map_lookup_elem(&inject_scratch, &zero);
+	if (!h)
+		return SK_PASS;
+	__builtin_memcpy(h, armed, sizeof(*h));
 	/* Use once: only the message right after arming starts the request. */
 	bpf_map_delete_elem(&inject_armed, &k);
-	__u32 outcome = inject(msg, &h);
+	__u32 outcome = inject(msg, h);
 	__u64 *n = bpf_map_lookup_elem(&inject_stats, &outcome);
 	if (n)
 		*n += 1;

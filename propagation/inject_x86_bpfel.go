@@ -16,7 +16,7 @@ import (
 type injectInjectHeader struct {
 	_   structs.HostLayout
 	Len uint32
-	S   [96]uint8
+	S   [640]uint8
 }
 
 type injectInjectKey struct {
@@ -42,6 +42,7 @@ const (
 const (
 	injectMapInjectArmed                    = "inject_armed"
 	injectMapInjectConnecting               = "inject_connecting"
+	injectMapInjectScratch                  = "inject_scratch"
 	injectMapInjectSockets                  = "inject_sockets"
 	injectMapInjectStats                    = "inject_stats"
 	injectMapInjectTargets                  = "inject_targets"
@@ -103,6 +104,7 @@ type injectProgramSpecs struct {
 type injectMapSpecs struct {
 	InjectArmed      *ebpf.MapSpec `ebpf:"inject_armed"`
 	InjectConnecting *ebpf.MapSpec `ebpf:"inject_connecting"`
+	InjectScratch    *ebpf.MapSpec `ebpf:"inject_scratch"`
 	InjectSockets    *ebpf.MapSpec `ebpf:"inject_sockets"`
 	InjectStats      *ebpf.MapSpec `ebpf:"inject_stats"`
 	InjectTargets    *ebpf.MapSpec `ebpf:"inject_targets"`
@@ -138,6 +140,7 @@ func (o *injectObjects) Close() error {
 type injectMaps struct {
 	InjectArmed      *ebpf.Map `ebpf:"inject_armed"`
 	InjectConnecting *ebpf.Map `ebpf:"inject_connecting"`
+	InjectScratch    *ebpf.Map `ebpf:"inject_scratch"`
 	InjectSockets    *ebpf.Map `ebpf:"inject_sockets"`
 	InjectStats      *ebpf.Map `ebpf:"inject_stats"`
 	InjectTargets    *ebpf.Map `ebpf:"inject_targets"`
@@ -147,6 +150,7 @@ func (m *injectMaps) Close() error {
 	return _InjectClose(
 		m.InjectArmed,
 		m.InjectConnecting,
+		m.InjectScratch,
 		m.InjectSockets,
 		m.InjectStats,
 		m.InjectTargets,

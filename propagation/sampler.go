@@ -67,11 +67,14 @@ func RatioBound(fraction float64) uint64 {
 }
 
 // PropagatorConsts are the consts traceparent.h reads for OTEL_PROPAGATORS:
-// without tracecontext, incoming traceparent headers are ignored.
+// without tracecontext, incoming traceparent and tracestate are ignored and
+// none is injected; without baggage, baggage is not passed on.
 func PropagatorConsts(propagators []string) map[string]any {
-	off := uint32(1)
-	if slices.Contains(propagators, "tracecontext") {
-		off = 0
+	off := func(name string) uint32 {
+		if slices.Contains(propagators, name) {
+			return 0
+		}
+		return 1
 	}
-	return map[string]any{"tracecontext_off": off}
+	return map[string]any{"tracecontext_off": off("tracecontext"), "baggage_off": off("baggage")}
 }

@@ -6,6 +6,7 @@
  * docs/notes/http-server-headers.md. */
 #pragma once
 #include "common.h"
+#include "traceparent.h"
 
 volatile const __u32 map_swiss;
 volatile const __u64 map_used, map_dir_ptr, map_dir_len;
@@ -27,12 +28,13 @@ enum header_found {
 	HEADER_TRACEPARENT = 1,
 	HEADER_TRACESTATE = 2,
 	HEADER_USER_AGENT = 4,
+	HEADER_BAGGAGE = 8,
 };
 
 /* What a scan finds (first value of each header). */
 struct header_values {
 	struct go_str64 traceparent;
-	struct go_str256 tracestate;
+	struct trace_headers w3c; /* tracestate, baggage */
 	struct go_str128 user_agent;
 	__u32 found;     /* enum header_found bits */
 	__u32 truncated; /* the map was larger than the scan's bound */
@@ -84,6 +86,9 @@ static __always_inline void header_slot(struct header_scan *st, __u64 key, __u64
 			else if (key_is(name, "User-Agent", 10))
 				bit = HEADER_USER_AGENT;
 		}
+	} else if (k.len == 7 && (st->want & HEADER_BAGGAGE)) {
+		if (bpf_probe_read_user(name, 7, (void *)k.ptr) == 0 && key_is(name, "Baggage", 7))
+			bit = HEADER_BAGGAGE;
 	}
 	if (!(bit & st->want))
 		return;
@@ -96,7 +101,9 @@ static __always_inline void header_slot(struct header_scan *st, __u64 key, __u64
 	if (bit == HEADER_TRACEPARENT)
 		read_go_str(&st->out->traceparent, vals.ptr);
 	else if (bit == HEADER_TRACESTATE)
-		read_go_str(&st->out->tracestate, vals.ptr);
+		read_go_str(&st->out->w3c.tracestate, vals.ptr);
+	else if (bit == HEADER_BAGGAGE)
+		read_go_str(&st->out->w3c.baggage, vals.ptr);
 	else
 		read_go_str(&st->out->user_agent, vals.ptr);
 }

@@ -11,8 +11,9 @@
 #include <bpf/bpf_helpers.h>
 
 /* The header lines one request gets: "Traceparent: 00-<32>-<16>-<2>\r\n"
- * is 70 bytes. */
-#define INJECT_MAX 96
+ * (70 bytes), then "Tracestate: ...\r\n" and "Baggage: ...\r\n" with up
+ * to 256 bytes of value each. */
+#define INJECT_MAX 640
 
 /* A TCP connection as both sides see it: the uprobe reads it from the
  * Go net.Conn, sk_msg from the socket. */

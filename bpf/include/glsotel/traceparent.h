@@ -7,8 +7,32 @@
 #define TRACEPARENT_LEN 55
 
 /* Set when OTEL_PROPAGATORS leaves out tracecontext: incoming traceparent
- * and tracestate are then ignored (and, later, not injected). */
+ * and tracestate are then ignored and none is injected. */
 volatile const __u32 tracecontext_off;
+/* Set when OTEL_PROPAGATORS leaves out baggage: it is not passed on. */
+volatile const __u32 baggage_off;
+
+/* What a trace carries besides its ids, passed on unchanged: the incoming
+ * request's tracestate and baggage (first value of each, up to 256 bytes). */
+struct trace_headers {
+	struct go_str256 tracestate;
+	struct go_str256 baggage;
+};
+
+struct trace_headers_key {
+	__u32 tgid;
+	__u8 trace_id[16];
+};
+
+/* By trace, set where a request enters a process, read where one leaves.
+ * LRU: entries are not deleted, a trace that is done ages out; requests
+ * of one trace entering concurrently share the latest values. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct trace_headers_key);
+	__type(value, struct trace_headers);
+} trace_headers SEC(".maps");
 
 static __always_inline int tp_hex(__u8 c)
 {
@@ -67,9 +91,33 @@ static __always_inline void tp_hex_encode(__u8 *dst, const __u8 *src, int n)
 #define TRACEPARENT_HEADER "Traceparent: 00-"
 #define TRACEPARENT_HEADER_LEN (sizeof(TRACEPARENT_HEADER) - 1 + 32 + 1 + 16 + 1 + 2 + 2)
 
-/* format_traceparent_header writes the header line an outgoing request
- * gets for sc: "Traceparent: 00-<trace id>-<span id>-<flags>\r\n". */
-static __always_inline void format_traceparent_header(struct inject_header *h, const struct span_context *sc)
+/* put_header appends "name" value "\r\n" at h->s[at] and returns the new
+ * end (at, unchanged, when it does not fit). Copies are constant-size (the
+ * verifier bounds them); lengths say what counts. */
+static __always_inline __u64 put_header(struct inject_header *h, __u64 at, const char *name, __u64 name_len,
+					 const struct go_str256 *v)
+{
+	__u64 n = v->len, pos = at;
+	if (n == 0 || n > sizeof(v->s) || pos > INJECT_MAX - 16 - sizeof(v->s) - 2)
+		return at;
+	__builtin_memcpy(h->s + pos, name, 16); /* name_len of these count */
+	pos += name_len;
+	__builtin_memcpy(h->s + pos, v->s, sizeof(v->s));
+	pos += n;
+	/* Re-check after the arithmetic: clang may lose the bound on the way. */
+	if (pos > INJECT_MAX - 2)
+		return at;
+	h->s[pos] = '\r';
+	h->s[pos + 1] = '\n';
+	return pos + 2;
+}
+
+/* format_trace_headers writes the header lines an outgoing request gets
+ * for sc: "Traceparent: 00-<trace id>-<span id>-<flags>\r\n", then the
+ * trace's tracestate and baggage, as they came in (with_baggage: the
+ * application did not set its own). */
+static __always_inline void format_trace_headers(struct inject_header *h, const struct span_context *sc, __u32 tgid,
+						 int with_baggage)
 {
 	__u8 *p = h->s;
 	__builtin_memcpy(p, TRACEPARENT_HEADER, sizeof(TRACEPARENT_HEADER) - 1);
@@ -81,5 +129,14 @@ static __always_inline void format_traceparent_header(struct inject_header *h, c
 	tp_hex_encode(p + 50, &sc->flags, 1);
 	p[52] = '\r';
 	p[53] = '\n';
-	h->len = TRACEPARENT_HEADER_LEN;
+	__u64 at = TRACEPARENT_HEADER_LEN;
+	struct trace_headers_key k = { .tgid = tgid };
+	__builtin_memcpy(k.trace_id, sc->trace_id, 16);
+	struct trace_headers *t = bpf_map_lookup_elem(&trace_headers, &k);
+	if (t) {
+		at = put_header(h, at, "Tracestate: \0\0\0\0", 12, &t->tracestate);
+		if (with_baggage && !baggage_off)
+			at = put_header(h, at, "Baggage: \0\0\0\0\0\0\0", 9, &t->baggage);
+	}
+	h->len = at;
 }

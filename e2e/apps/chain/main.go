@@ -10,10 +10,12 @@
 // traceparent, set by the application itself) and answers with /back's
 // answer.
 //
-// GET or POST /back?id=N answers "traceparent=K body=SIZE sha=HEX": K is
-// how many Traceparent header lines arrived, SIZE and HEX describe the body
-// read. Before answering it calls its own /leaf twice, on the handler
-// goroutine and on a goroutine it starts (its own children in the trace).
+// GET or POST /back?id=N[&leaves=0] answers "traceparent=K body=SIZE
+// sha=HEX tracestate=[...] baggage=[...]": K is how many Traceparent header
+// lines arrived, SIZE and HEX describe the body read, then the Tracestate
+// and Baggage lines that arrived. Before answering it calls its own /leaf twice, on the handler
+// goroutine and on a goroutine it starts (its own children in the trace),
+// unless leaves=0 (passed on by /front).
 package main
 
 import (
@@ -67,6 +69,9 @@ type service struct {
 func (s *service) front(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	url := s.next + "/back?id=" + q.Get("id")
+	if l := q.Get("leaves"); l != "" {
+		url += "&leaves=" + l
+	}
 	method, size := "GET", 0
 	var body io.Reader
 	if b := q.Get("body"); b != "" {
@@ -98,12 +103,15 @@ func (s *service) back(w http.ResponseWriter, r *http.Request) {
 	h := sha256.New()
 	n, _ := io.Copy(h, r.Body)
 	id := r.URL.Query().Get("id")
-	s.leaf(context.Background(), id, "handler") // parent through GLS
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); s.leaf(r.Context(), id, "goroutine") }()
-	wg.Wait()
-	fmt.Fprintf(w, "traceparent=%d body=%d sha=%x\n", len(r.Header.Values("Traceparent")), n, h.Sum(nil))
+	if r.URL.Query().Get("leaves") != "0" {
+		s.leaf(context.Background(), id, "handler") // parent through GLS
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); s.leaf(r.Context(), id, "goroutine") }()
+		wg.Wait()
+	}
+	fmt.Fprintf(w, "traceparent=%d body=%d sha=%x tracestate=%q baggage=%q\n", len(r.Header.Values("Traceparent")), n, h.Sum(nil),
+		r.Header.Values("Tracestate"), r.Header.Values("Baggage"))
 }
 
 func (s *service) leaf(ctx context.Context, id, from string) {

@@ -66,8 +66,11 @@ const (
 	harnessMapEvents                 = "events"
 	harnessMapGlsContexts            = "gls_contexts"
 	harnessMapGlsEnded               = "gls_ended"
+	harnessMapInjectArmed            = "inject_armed"
+	harnessMapTraceHeaders           = "trace_headers"
 	harnessProgGlsLookup             = "gls_lookup"
 	harnessProgTraceparentParse      = "traceparent_parse"
+	harnessVarBaggageOff             = "baggage_off"
 	harnessVarOffRuntimeG_goid       = "off_runtime_g_goid"
 	harnessVarOffRuntimeG_parentGoid = "off_runtime_g_parentGoid"
 	harnessVarResult                 = "result"
@@ -127,15 +130,18 @@ type harnessProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessMapSpecs struct {
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.MapSpec `ebpf:"gls_ended"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	GlsContexts  *ebpf.MapSpec `ebpf:"gls_contexts"`
+	GlsEnded     *ebpf.MapSpec `ebpf:"gls_ended"`
+	InjectArmed  *ebpf.MapSpec `ebpf:"inject_armed"`
+	TraceHeaders *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
 // harnessVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessVariableSpecs struct {
+	BaggageOff             *ebpf.VariableSpec `ebpf:"baggage_off"`
 	OffRuntimeG_goid       *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
 	Result                 *ebpf.VariableSpec `ebpf:"result"`
@@ -165,9 +171,11 @@ func (o *harnessObjects) Close() error {
 //
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessMaps struct {
-	Events      *ebpf.Map `ebpf:"events"`
-	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.Map `ebpf:"gls_ended"`
+	Events       *ebpf.Map `ebpf:"events"`
+	GlsContexts  *ebpf.Map `ebpf:"gls_contexts"`
+	GlsEnded     *ebpf.Map `ebpf:"gls_ended"`
+	InjectArmed  *ebpf.Map `ebpf:"inject_armed"`
+	TraceHeaders *ebpf.Map `ebpf:"trace_headers"`
 }
 
 func (m *harnessMaps) Close() error {
@@ -175,6 +183,8 @@ func (m *harnessMaps) Close() error {
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,
+		m.InjectArmed,
+		m.TraceHeaders,
 	)
 }
 
@@ -182,6 +192,7 @@ func (m *harnessMaps) Close() error {
 //
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessVariables struct {
+	BaggageOff             *ebpf.Variable `ebpf:"baggage_off"`
 	OffRuntimeG_goid       *ebpf.Variable `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
 	Result                 *ebpf.Variable `ebpf:"result"`

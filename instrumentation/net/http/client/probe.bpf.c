@@ -53,7 +53,8 @@ struct client_request {
 	__u64 header;            /* req.Header */
 	struct inject_key armed; /* the connection armed for sk_msg (tgid 0: none) */
 	__u8 inject;             /* the request gets the client span's traceparent */
-	__u8 _pad[7];
+	__u8 app_baggage;        /* the application set a baggage header itself */
+	__u8 _pad[6];
 };
 
 struct client_event {
@@ -125,9 +126,10 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 	struct span_context app = {};
 	if (!tracecontext_off) {
 		s->headers.found = s->headers.truncated = 0;
-		s->headers.traceparent.len = 0;
-		scan_headers(r->header, HEADER_TRACEPARENT, &s->headers);
+		s->headers.traceparent.len = s->headers.w3c.baggage.len = 0;
+		scan_headers(r->header, HEADER_TRACEPARENT | (baggage_off ? 0 : HEADER_BAGGAGE), &s->headers);
 		app_set = s->headers.found & HEADER_TRACEPARENT;
+		r->app_baggage = (s->headers.found & HEADER_BAGGAGE) != 0;
 		__u32 n = s->headers.traceparent.len;
 		adopted = app_set && n <= sizeof(s->headers.traceparent.s) &&
 			  parse_traceparent(s->headers.traceparent.s, n, &app);
@@ -144,7 +146,7 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 	__u32 tgid = current_tgid();
 	if (r->inject && inject_mode == INJECT_MODE_WRITE_USER && r->header) {
 		struct header_key hk = { .tgid = tgid, .header = r->header };
-		format_traceparent_header(&s->line, &r->span.sc);
+		format_trace_headers(&s->line, &r->span.sc, tgid, !r->app_baggage);
 		bpf_map_update_elem(&client_inject_headers, &hk, &s->line, BPF_ANY);
 	}
 	struct gls_key k = { .tgid = tgid, .goid = r->span.goid };
@@ -200,9 +202,12 @@ int uprobe_net_http_persistConn_roundTrip(struct pt_regs *ctx)
 	struct inject_key key = { .tgid = k.tgid };
 	if (!conn_key(pc, &key))
 		return 0;
-	struct inject_header line;
-	format_traceparent_header(&line, &r->span.sc);
-	bpf_map_update_elem(&inject_armed, &key, &line, BPF_ANY);
+	__u32 zero = 0;
+	struct client_scratch *s = bpf_map_lookup_elem(&client_scratch, &zero);
+	if (!s)
+		return 0;
+	format_trace_headers(&s->line, &r->span.sc, k.tgid, !r->app_baggage);
+	bpf_map_update_elem(&inject_armed, &key, &s->line, BPF_ANY);
 	r->armed = key;
 	return 0;
 }

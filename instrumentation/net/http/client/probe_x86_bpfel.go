@@ -44,8 +44,9 @@ type probeClientEvent struct {
 			Rport uint16
 			Raddr [16]uint8
 		}
-		Inject uint8
-		Pad    [7]uint8
+		Inject     uint8
+		AppBaggage uint8
+		Pad        [6]uint8
 	}
 	Status  uint64
 	ErrItab uint64
@@ -99,9 +100,11 @@ const (
 	probeMapGlsContexts                         = "gls_contexts"
 	probeMapGlsEnded                            = "gls_ended"
 	probeMapInjectArmed                         = "inject_armed"
+	probeMapTraceHeaders                        = "trace_headers"
 	probeProgUprobeNetHttpTransportRoundTrip    = "uprobe_net_http_Transport_roundTrip"
 	probeProgUprobeNetHttpTransportRoundTripRet = "uprobe_net_http_Transport_roundTrip_ret"
 	probeProgUprobeNetHttpPersistConnRoundTrip  = "uprobe_net_http_persistConn_roundTrip"
+	probeVarBaggageOff                          = "baggage_off"
 	probeVarInjectMode                          = "inject_mode"
 	probeVarMapBucketKeys                       = "map_bucket_keys"
 	probeVarMapBucketOverflow                   = "map_bucket_overflow"
@@ -217,12 +220,14 @@ type probeMapSpecs struct {
 	GlsContexts         *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.MapSpec `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
+	TraceHeaders        *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
+	BaggageOff                    *ebpf.VariableSpec `ebpf:"baggage_off"`
 	InjectMode                    *ebpf.VariableSpec `ebpf:"inject_mode"`
 	MapBucketKeys                 *ebpf.VariableSpec `ebpf:"map_bucket_keys"`
 	MapBucketOverflow             *ebpf.VariableSpec `ebpf:"map_bucket_overflow"`
@@ -307,6 +312,7 @@ type probeMaps struct {
 	GlsContexts         *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.Map `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
+	TraceHeaders        *ebpf.Map `ebpf:"trace_headers"`
 }
 
 func (m *probeMaps) Close() error {
@@ -319,6 +325,7 @@ func (m *probeMaps) Close() error {
 		m.GlsContexts,
 		m.GlsEnded,
 		m.InjectArmed,
+		m.TraceHeaders,
 	)
 }
 
@@ -326,6 +333,7 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
+	BaggageOff                    *ebpf.Variable `ebpf:"baggage_off"`
 	InjectMode                    *ebpf.Variable `ebpf:"inject_mode"`
 	MapBucketKeys                 *ebpf.Variable `ebpf:"map_bucket_keys"`
 	MapBucketOverflow             *ebpf.Variable `ebpf:"map_bucket_overflow"`

@@ -74,7 +74,8 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	if (!r || !req)
 		return 0;
 	r->headers.found = r->headers.truncated = 0;
-	r->headers.traceparent.len = r->headers.tracestate.len = r->headers.user_agent.len = 0;
+	r->headers.traceparent.len = r->headers.w3c.tracestate.len = r->headers.w3c.baggage.len = 0;
+	r->headers.user_agent.len = 0;
 	r->req = req;
 	r->resp = resp;
 	r->ctx = read_ptr(req + off_net_http_Request_ctx + off_runtime_iface_data);
@@ -83,6 +84,8 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	__u32 want = HEADER_USER_AGENT;
 	if (!tracecontext_off)
 		want |= HEADER_TRACEPARENT | HEADER_TRACESTATE;
+	if (!baggage_off)
+		want |= HEADER_BAGGAGE;
 	scan_headers(read_ptr(req + off_net_http_Request_Header), want, &r->headers);
 	struct span_context remote = {};
 	__u32 n = r->headers.traceparent.len;
@@ -91,8 +94,14 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 		start_span(&r->span, &remote, 1);
 	} else {
 		/* A request without a valid traceparent starts a new trace. */
-		r->headers.tracestate.len = 0;
+		r->headers.w3c.tracestate.len = 0;
 		start_span(&r->span, NULL, 0);
+	}
+	/* Kept for the requests this one makes (format_trace_headers). */
+	if (r->headers.w3c.tracestate.len || r->headers.w3c.baggage.len) {
+		struct trace_headers_key tk = { .tgid = current_tgid() };
+		__builtin_memcpy(tk.trace_id, r->span.sc.trace_id, 16);
+		bpf_map_update_elem(&trace_headers, &tk, &r->headers.w3c, BPF_ANY);
 	}
 
 	struct gls_entry e = { .sc = r->span.sc, .origin_goid = r->span.goid };

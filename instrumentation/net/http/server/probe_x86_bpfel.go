@@ -55,10 +55,18 @@ type probeServerEvent struct {
 				Len uint32
 				S   [64]uint8
 			}
-			Tracestate struct {
-				_   structs.HostLayout
-				Len uint32
-				S   [256]uint8
+			W3c struct {
+				_          structs.HostLayout
+				Tracestate struct {
+					_   structs.HostLayout
+					Len uint32
+					S   [256]uint8
+				}
+				Baggage struct {
+					_   structs.HostLayout
+					Len uint32
+					S   [256]uint8
+				}
 			}
 			UserAgent struct {
 				_   structs.HostLayout
@@ -68,7 +76,6 @@ type probeServerEvent struct {
 			Found     uint32
 			Truncated uint32
 		}
-		_ [4]byte
 	}
 	Status uint64
 	Tls    uint8
@@ -119,10 +126,13 @@ const (
 	probeMapEvents                                   = "events"
 	probeMapGlsContexts                              = "gls_contexts"
 	probeMapGlsEnded                                 = "gls_ended"
+	probeMapInjectArmed                              = "inject_armed"
 	probeMapServerRequests                           = "server_requests"
 	probeMapServerScratch                            = "server_scratch"
+	probeMapTraceHeaders                             = "trace_headers"
 	probeProgUprobeNetHttpServerHandlerServeHTTP     = "uprobe_net_http_serverHandler_ServeHTTP"
 	probeProgUprobeNetHttpServerHandlerServeHTTP_ret = "uprobe_net_http_serverHandler_ServeHTTP_ret"
+	probeVarBaggageOff                               = "baggage_off"
 	probeVarMapBucketKeys                            = "map_bucket_keys"
 	probeVarMapBucketOverflow                        = "map_bucket_overflow"
 	probeVarMapBucketSize                            = "map_bucket_size"
@@ -227,14 +237,17 @@ type probeMapSpecs struct {
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts    *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded       *ebpf.MapSpec `ebpf:"gls_ended"`
+	InjectArmed    *ebpf.MapSpec `ebpf:"inject_armed"`
 	ServerRequests *ebpf.MapSpec `ebpf:"server_requests"`
 	ServerScratch  *ebpf.MapSpec `ebpf:"server_scratch"`
+	TraceHeaders   *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
+	BaggageOff                  *ebpf.VariableSpec `ebpf:"baggage_off"`
 	MapBucketKeys               *ebpf.VariableSpec `ebpf:"map_bucket_keys"`
 	MapBucketOverflow           *ebpf.VariableSpec `ebpf:"map_bucket_overflow"`
 	MapBucketSize               *ebpf.VariableSpec `ebpf:"map_bucket_size"`
@@ -309,8 +322,10 @@ type probeMaps struct {
 	Events         *ebpf.Map `ebpf:"events"`
 	GlsContexts    *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded       *ebpf.Map `ebpf:"gls_ended"`
+	InjectArmed    *ebpf.Map `ebpf:"inject_armed"`
 	ServerRequests *ebpf.Map `ebpf:"server_requests"`
 	ServerScratch  *ebpf.Map `ebpf:"server_scratch"`
+	TraceHeaders   *ebpf.Map `ebpf:"trace_headers"`
 }
 
 func (m *probeMaps) Close() error {
@@ -319,8 +334,10 @@ func (m *probeMaps) Close() error {
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,
+		m.InjectArmed,
 		m.ServerRequests,
 		m.ServerScratch,
+		m.TraceHeaders,
 	)
 }
 
@@ -328,6 +345,7 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
+	BaggageOff                  *ebpf.Variable `ebpf:"baggage_off"`
 	MapBucketKeys               *ebpf.Variable `ebpf:"map_bucket_keys"`
 	MapBucketOverflow           *ebpf.Variable `ebpf:"map_bucket_overflow"`
 	MapBucketSize               *ebpf.Variable `ebpf:"map_bucket_size"`

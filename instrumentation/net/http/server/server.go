@@ -88,7 +88,7 @@ func decode(ev probeServerEvent) event {
 		remoteAddr: span.Str(ev.RemoteAddr.Len, ev.RemoteAddr.S[:]),
 		route:      span.Str(ev.Route.Len, ev.Route.S[:]),
 		userAgent:  span.Str(h.UserAgent.Len, h.UserAgent.S[:]),
-		traceState: span.Str(h.Tracestate.Len, h.Tracestate.S[:]),
+		traceState: span.Str(h.W3c.Tracestate.Len, h.W3c.Tracestate.S[:]),
 		tls:        ev.Tls != 0,
 		status:     int(ev.Status),
 	}
