@@ -135,6 +135,18 @@ func TestAttach(t *testing.T) {
 	}
 }
 
+// TestInspect: inspect names the injection path this kernel allows and
+// what would attach to a program, loading nothing.
+func TestInspect(t *testing.T) {
+	r := glsotel(t, "inspect", fixture(t))
+	path := injectPath(t)
+	for _, want := range []string{"lockdown ", "injection  " + path + " (", "probe      runtime/goroutines       attaches", "probe      database/sql             left out: "} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("inspect: exit %d, stdout:\n%s\nstderr: %s\nwant a line with %q", r.code, r.stdout, r.stderr, want)
+		}
+	}
+}
+
 func TestVersion(t *testing.T) {
 	if r := glsotel(t, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "glsotel ") {
 		t.Fatalf("%+v", r)
@@ -166,6 +178,8 @@ func TestBadInput(t *testing.T) {
 		{"invalid OTEL variable", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_TRACES_SAMPLER=sometimes"), "OTEL_TRACES_SAMPLER"},
 		{"invalid OTEL endpoint", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_EXPORTER_OTLP_ENDPOINT=::nope"), "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"invalid query text mode", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "GLSOTEL_DB_QUERY_TEXT=verbatim"), "GLSOTEL_DB_QUERY_TEXT"},
+		{"invalid injection", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "GLSOTEL_INJECT=always"), "GLSOTEL_INJECT"},
+		{"inspect a non-Go program", exec.Command(glsotelBin, "inspect", "/bin/true"), "not a Go binary"},
 		{"attach to no process", exec.Command(glsotelBin, "attach", "--pid", "999999999"), "process 999999999"},
 		{"bad flag", exec.Command(glsotelBin, "run", "--frob", "--", "/bin/true"), "flag provided but not defined"},
 		{"not privileged", unprivileged(t, "run", "--", fixture(t), "demo"), "needs root, or CAP_BPF and CAP_PERFMON"},

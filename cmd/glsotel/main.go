@@ -3,6 +3,7 @@
 //
 //	glsotel run [flags] -- PROGRAM [ARGS...]
 //	glsotel attach --pid PID | --exe PATH
+//	glsotel inspect [--pid PID | PROGRAM]
 //	glsotel version
 package main
 
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime/debug"
 	"slices"
@@ -32,6 +34,7 @@ const usage = `usage:
   glsotel run [flags] -- PROGRAM [ARGS...]   start PROGRAM with every probe attached
   glsotel attach --pid PID                    attach to a running Go process
   glsotel attach --exe PATH                   wait for PATH to run, attach, re-attach after restarts
+  glsotel inspect [--pid PID | PROGRAM]       what this host allows (injection path) and what would attach
   glsotel version
 `
 
@@ -54,12 +57,14 @@ func run(args []string, stderr io.Writer) int {
 		code, err = cmdRun(args[1:], stderr)
 	case "attach":
 		code, err = cmdAttach(args[1:], stderr)
+	case "inspect":
+		err = cmdInspect(args[1:], os.Stdout, stderr)
 	case "version":
 		fmt.Fprintln(os.Stdout, "glsotel", version())
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 	default:
-		err = &agent.UsageError{Err: fmt.Errorf("unknown command %q (want run, attach or version)", args[0])}
+		err = &agent.UsageError{Err: fmt.Errorf("unknown command %q (want run, attach, inspect or version)", args[0])}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "glsotel:", err)
@@ -130,6 +135,53 @@ func cmdAttach(args []string, stderr io.Writer) (int, error) {
 	rep.WriteTree(stderr)
 	writeStats(stderr, res)
 	return 0, nil
+}
+
+func cmdInspect(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("inspect", stderr)
+	pid := fs.Int("pid", 0, "process id of a running Go program")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 || fs.NArg() == 1 && *pid != 0 {
+		return errors.New("inspect: give at most one of --pid PID or PROGRAM")
+	}
+	path := fs.Arg(0)
+	if path != "" {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return &agent.UsageError{Err: fmt.Errorf("%s: no such program", path)}
+		}
+		path = p
+	}
+	cfg, err := config(&glsmarker.Report{}, stderr)
+	if err != nil {
+		return err
+	}
+	r, err := agent.Inspect(cfg, path, *pid)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kernel     %s\nlockdown   %s\ninjection  %s (%s)\n", r.Kernel, r.Lockdown, r.Injection, r.InjectionWhy)
+	if r.Path == "" {
+		return nil
+	}
+	syms := "symbols"
+	if r.Stripped {
+		syms = "stripped (offsets from the table)"
+	}
+	if r.DWARF {
+		syms += ", DWARF"
+	}
+	fmt.Fprintf(stdout, "target     %s\ngo         %s, %s\n", r.Path, r.GoVersion, syms)
+	for _, p := range r.Probes {
+		status := "attaches"
+		if p.Err != nil {
+			status = "left out: " + p.Err.Error()
+		}
+		fmt.Fprintf(stdout, "probe      %-24s %s\n", p.Name, status)
+	}
+	return nil
 }
 
 // config wires the agent: OTEL_* variables (an invalid one is a usage

@@ -109,13 +109,22 @@ var errUnusable = errors.New("probe does not fit the target")
 // left out quietly, whatever its FailureMode.
 var errAbsent = fmt.Errorf("%w: library not linked", errUnusable)
 
-func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, opts Options) error {
+// Fits says whether p can be attached to bin, without loading anything:
+// nil, or an error naming what is missing (a library the target does not
+// link at all reads "library not linked").
+func Fits(bin *offsets.Binary, p *Probe) error {
+	_, _, err := resolve(bin, p)
+	return err
+}
+
+// resolve finds p's functions and field offsets in bin.
+func resolve(bin *offsets.Binary, p *Probe) ([]offsets.Func, map[offsets.Field]uint64, error) {
 	min := p.MinGo
 	if min == (offsets.Version{}) {
 		min = offsets.MinGo
 	}
 	if bin.GoVersion.Less(min) {
-		return fmt.Errorf("%w: needs %s or newer, %s is %s", errUnusable, min, bin.Path, bin.GoVersion)
+		return nil, nil, fmt.Errorf("%w: needs %s or newer, %s is %s", errUnusable, min, bin.Path, bin.GoVersion)
 	}
 	// Resolve every hooked function before loading anything.
 	funcs := make([]offsets.Func, len(p.Hooks))
@@ -130,19 +139,26 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 			missing = err
 			continue
 		case err != nil:
-			return err
+			return nil, nil, err
 		}
 		funcs[i] = fn
 		found++
 	}
 	if found == 0 {
-		return fmt.Errorf("%w: none of its %d functions is in the binary", errAbsent, len(p.Hooks))
+		return nil, nil, fmt.Errorf("%w: none of its %d functions is in the binary", errAbsent, len(p.Hooks))
 	}
 	if missing != nil {
-		return fmt.Errorf("%w: %w", errUnusable, missing)
+		return nil, nil, fmt.Errorf("%w: %w", errUnusable, missing)
 	}
-
 	offs, err := fieldOffsets(bin, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return funcs, offs, nil
+}
+
+func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Probe, opts Options) error {
+	funcs, offs, err := resolve(bin, p)
 	if err != nil {
 		return err
 	}
