@@ -8,6 +8,12 @@
 #include "glsotel/inject.h"
 #include <bpf/bpf_endian.h>
 
+/* Only the field we read; its offset is relocated against the running
+ * kernel's BTF (CO-RE). */
+struct task_struct {
+	__s32 tgid;
+} __attribute__((preserve_access_index));
+
 char __license[] SEC("license") = "Dual MIT/GPL";
 
 #define AF_INET 2
@@ -79,7 +85,9 @@ int sockops_track_target_connections(struct bpf_sock_ops *skops)
 	__u32 op = skops->op;
 	__u64 cookie;
 	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		/* Not bpf_get_current_pid_tgid: sockops lack it before 6.10. */
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u32 tgid = task->tgid;
 		if (!bpf_map_lookup_elem(&inject_targets, &tgid))
 			return 1;
 		cookie = bpf_get_socket_cookie(skops);

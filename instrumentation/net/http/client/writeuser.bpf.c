@@ -33,16 +33,24 @@ int uprobe_net_http_transferWriter_writeHeader(struct pt_regs *ctx)
 		return 0;
 	struct { __u64 ptr, len, cap; } buf = {};
 	__u64 n = read_ptr(bw + off_bufio_Writer_n);
-	__u32 len = line->len;
+	__u64 len = line->len;
 	/* Only into room the buffer has: never past its end. */
-	if (bpf_probe_read_user(&buf, sizeof(buf), (void *)(bw + off_bufio_Writer_buf)) == 0 && buf.ptr &&
-	    buf.len <= buf.cap && buf.cap <= BUFIO_MAX && n <= buf.len && len > 0 && len <= INJECT_MAX &&
-	    buf.len - n >= len) {
-		if (bpf_probe_write_user((void *)(buf.ptr + n), line->s, len) == 0) {
-			n += len;
-			bpf_probe_write_user((void *)(bw + off_bufio_Writer_n), &n, sizeof(n));
-		}
+	if (bpf_probe_read_user(&buf, sizeof(buf), (void *)(bw + off_bufio_Writer_buf)) || !buf.ptr ||
+	    buf.len > buf.cap || buf.cap > BUFIO_MAX || n > buf.len || buf.len - n < len)
+		goto out;
+	/* The verifier needs 1 <= len <= INJECT_MAX on the register passed,
+	 * and 6.1's learns no lower bound from len != 0: bound len - 1 and
+	 * add the 1 back behind a barrier clang cannot see through. */
+	__u64 m = len - 1; /* len 0 wraps and fails */
+	if (m >= INJECT_MAX)
+		goto out;
+	asm volatile("" : "+r"(m));
+	len = m + 1;
+	if (bpf_probe_write_user((void *)(buf.ptr + n), line->s, len) == 0) {
+		n += len;
+		bpf_probe_write_user((void *)(bw + off_bufio_Writer_n), &n, sizeof(n));
 	}
+out:
 	bpf_map_delete_elem(&client_inject_headers, &k);
 	return 0;
 }
