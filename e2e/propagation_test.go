@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -95,7 +96,7 @@ func TestCrossProcessPropagation(t *testing.T) {
 	frontStats, backStats := front.stop(t), back.stop(t)
 
 	for id, body := range answers {
-		want := "traceparent=1 "
+		want := "proto=HTTP/1.1 traceparent=1 "
 		if !strings.HasPrefix(body, want) {
 			t.Errorf("request %s: back saw %q, want %q...", id, body, want)
 		}
@@ -251,4 +252,56 @@ func pattern(n int) []byte {
 		b[i] = byte(i*7 + i>>8)
 	}
 	return b
+}
+
+// TestInjectionTLS: requests over TLS (HTTP/1.1 and h2) are never
+// corrupted and their client spans are right. sk_msg cannot reach them
+// (the socket carries ciphertext): the callee starts its own trace.
+// write_user writes into the plaintext of HTTP/1.1 over TLS; h2 has its
+// own writer, which it does not hook.
+func TestInjectionTLS(t *testing.T) {
+	path := injectPath(t)
+	bin := testbuild.Build(t, "apps/chain", testbuild.Toolchains[0], false)
+	recv := otlptest.Start(t)
+	env := []string{"GLSOTEL_INJECT=" + path}
+	back := startService(t, recv, []string{bin, "serve-tls", "127.0.0.1:0"}, env)
+	back.base = strings.Replace(back.base, "http://", "https://", 1)
+	back.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	front := startService(t, recv, []string{bin, "serve", "127.0.0.1:0", back.base}, env)
+	for _, tc := range []struct{ id, query, proto string }{
+		{"tls", "&body=100000", "HTTP/1.1"},
+		{"h2", "&body=100000&proto=h2", "HTTP/2.0"},
+	} {
+		body, err := fetch(front.client, front.base+"/front?id="+tc.id+tc.query)
+		injected := path == "write_user" && tc.proto == "HTTP/1.1"
+		want := fmt.Sprintf("proto=%s traceparent=%d body=100000 sha=%x", tc.proto, map[bool]int{false: 0, true: 1}[injected], sha256.Sum256(pattern(100000)))
+		if err != nil || !strings.HasPrefix(body, want) {
+			t.Errorf("%s: answer %q, %v; want %q...", tc.id, body, err, want)
+		}
+	}
+	front.stop(t)
+	back.stop(t)
+	spans := recv.Spans()
+	for _, id := range []string{"tls", "h2"} {
+		var client, server *otlptest.Span
+		for _, s := range spans {
+			if s.Kind == tracepb.Span_SPAN_KIND_CLIENT && strings.HasSuffix(fmt.Sprint(s.Attrs["url.full"]), "/back?id="+id) {
+				client = &s
+			}
+			if s.Kind == tracepb.Span_SPAN_KIND_SERVER && s.Attrs["url.path"] == "/back" && strings.HasPrefix(fmt.Sprint(s.Attrs["url.query"]), "id="+id) {
+				server = &s
+			}
+		}
+		if client == nil || server == nil {
+			t.Errorf("%s: client span %v, back's server span %v", id, client, server)
+			continue
+		}
+		if !strings.HasPrefix(fmt.Sprint(client.Attrs["url.full"]), "https://127.0.0.1:") || client.Attrs["http.response.status_code"] != int64(200) || client.Error {
+			t.Errorf("%s: client span %q %v", id, client.Name, client.Attrs)
+		}
+		joined := server.Parent == client.SpanID && server.TraceID == client.TraceID
+		if want := path == "write_user" && id == "tls"; joined != want {
+			t.Errorf("%s over %s: back's server span under the client span: %v, want %v (parent %s)", id, path, joined, want, server.Parent)
+		}
+	}
 }

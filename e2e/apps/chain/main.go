@@ -3,12 +3,14 @@
 // of tracing: every span and every traceparent comes from the agent.
 //
 //	chain serve ADDR [NEXT]   serve until GET /quit; prints "listening HOST:PORT"
+//	chain serve-tls ADDR      the same over TLS (self-signed), HTTP/1.1 and h2
 //
-// GET /front?id=N[&body=SIZE][&chunked=1][&tp=TRACEPARENT] calls NEXT's
-// /back?id=N over a keep-alive connection (a POST of SIZE bytes when body
-// is set, chunked when asked; with tp, the request carries that
-// traceparent, set by the application itself) and answers with /back's
-// answer.
+// GET /front?id=N[&body=SIZE][&chunked=1][&tp=TRACEPARENT][&proto=h2]
+// calls NEXT's /back?id=N over a keep-alive connection (a POST of SIZE
+// bytes when body is set, chunked when asked; with tp, the request carries
+// that traceparent, set by the application itself; over HTTP/2 with
+// proto=h2, else HTTP/1.1, also when NEXT is https) and answers with
+// /back's answer.
 //
 // GET or POST /back?id=N[&leaves=0] answers "traceparent=K body=SIZE
 // sha=HEX tracestate=[...] baggage=[...]": K is how many Traceparent header
@@ -21,9 +23,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -33,8 +41,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 3 || os.Args[1] != "serve" {
-		fmt.Fprintln(os.Stderr, "usage: chain serve ADDR [NEXT]")
+	if len(os.Args) < 3 || os.Args[1] != "serve" && os.Args[1] != "serve-tls" {
+		fmt.Fprintln(os.Stderr, "usage: chain serve ADDR [NEXT] | chain serve-tls ADDR")
 		os.Exit(2)
 	}
 	ln, err := net.Listen("tcp", os.Args[2])
@@ -42,11 +50,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chain:", err)
 		os.Exit(1)
 	}
+	tlsOn := os.Args[1] == "serve-tls"
 	s := &service{self: "http://" + ln.Addr().String(), quit: make(chan struct{})}
+	if tlsOn {
+		s.self = "https://" + ln.Addr().String()
+	}
 	if len(os.Args) > 3 {
 		s.next = os.Args[3]
 	}
-	s.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+	insecure := &tls.Config{InsecureSkipVerify: true} // the test's own self-signed back
+	s.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 200, TLSClientConfig: insecure,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
+	}}
+	s.h2 = &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /front", s.front)
 	mux.HandleFunc("/back", s.back)
@@ -56,13 +73,18 @@ func main() {
 		go func() { time.Sleep(50 * time.Millisecond); close(s.quit) }()
 	})
 	fmt.Println("listening", ln.Addr())
-	go http.Serve(ln, mux)
+	if tlsOn {
+		srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{selfSigned()}}}
+		go srv.ServeTLS(ln, "", "")
+	} else {
+		go http.Serve(ln, mux)
+	}
 	<-s.quit
 }
 
 type service struct {
 	self, next string
-	client     *http.Client
+	client, h2 *http.Client
 	quit       chan struct{}
 }
 
@@ -90,12 +112,17 @@ func (s *service) front(w http.ResponseWriter, r *http.Request) {
 	if tp := q.Get("tp"); tp != "" {
 		req.Header.Set("Traceparent", tp)
 	}
-	resp, err := s.client.Do(req)
+	c := s.client
+	if q.Get("proto") == "h2" {
+		c = s.h2
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		http.Error(w, err.Error(), 502)
 		return
 	}
 	defer resp.Body.Close()
+	fmt.Fprintf(w, "proto=%s ", resp.Proto)
 	io.Copy(w, resp.Body)
 }
 
@@ -120,6 +147,24 @@ func (s *service) leaf(ctx context.Context, id, from string) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1, good for an hour.
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // pattern is the body a POST carries: the test recomputes its hash.
