@@ -196,10 +196,11 @@ type SockMsgInjector struct {
 	cgdir string // a cgroup2 mount of our own, unmounted at Close
 }
 
-// StartSockMsgInjector loads the sockops and sk_msg programs and attaches
-// them: sk_msg to the sockhash first, then sockops to the cgroup v2 root
-// (a hierarchy is mounted under /run/glsotel when none is).
-func StartSockMsgInjector() (_ *SockMsgInjector, err error) {
+// StartSockMsgInjector loads the sockops and sk_msg programs, attaches
+// them (sk_msg to the sockhash first, then sockops to pid's cgroup v2
+// group, so only sockets made in that subtree are looked at; a hierarchy is
+// mounted under /run/glsotel when none is) and tracks pid.
+func StartSockMsgInjector(pid int) (_ *SockMsgInjector, err error) {
 	in := &SockMsgInjector{}
 	defer func() {
 		if err != nil {
@@ -226,29 +227,47 @@ func StartSockMsgInjector() (_ *SockMsgInjector, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("attach sk_msg to its sockhash: %w", err)
 	}
+	cg = processCgroup(cg, pid)
 	in.ops, err = link.AttachCgroup(link.CgroupOptions{Path: cg, Attach: ebpf.AttachCGroupSockOps, Program: in.objs.SockopsTrackTargetConnections})
 	if err != nil {
 		return nil, fmt.Errorf("attach sockops to cgroup %s: %w", cg, err)
 	}
+	if err := in.track(pid); err != nil {
+		return nil, err
+	}
 	return in, nil
+}
+
+// processCgroup is pid's cgroup v2 group under the hierarchy mounted at
+// root ("0::/system.slice/x" in /proc/PID/cgroup), or root itself when it
+// cannot be found there (another cgroup namespace, for one).
+func processCgroup(root string, pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return root
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			dir := filepath.Join(root, rel)
+			if st, err := os.Stat(dir); err == nil && st.IsDir() {
+				return dir
+			}
+		}
+	}
+	return root
 }
 
 // Armed is the map probes arm connections in (inject_armed in
 // bpf/include/glsotel/inject.h); the session shares it with them.
 func (in *SockMsgInjector) Armed() *ebpf.Map { return in.objs.InjectArmed }
 
-// Track starts injecting into the connections pid opens from now on, and
+// track starts injecting into the connections pid opens from now on, and
 // into the outgoing ones it already has (taken with pidfd_getfd).
-func (in *SockMsgInjector) Track(pid int) error {
+func (in *SockMsgInjector) track(pid int) error {
 	if err := in.objs.InjectTargets.Put(uint32(pid), uint8(1)); err != nil {
 		return fmt.Errorf("track pid %d: %w", pid, err)
 	}
 	return in.adoptConnections(pid)
-}
-
-// Untrack stops tracking pid's new connections.
-func (in *SockMsgInjector) Untrack(pid int) {
-	in.objs.InjectTargets.Delete(uint32(pid))
 }
 
 // Outcomes counts what became of armed messages: "injected",

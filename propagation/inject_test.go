@@ -65,14 +65,11 @@ func pair(t *testing.T, network, addr string) (net.Conn, func(n int) string) {
 func TestSockMsgInjector(t *testing.T) {
 	// A connection made before tracking starts is adopted (pidfd_getfd).
 	early, readEarly := pair(t, "tcp4", "127.0.0.1:0")
-	in, err := StartSockMsgInjector()
+	in, err := StartSockMsgInjector(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	if err := in.Track(os.Getpid()); err != nil {
-		t.Fatal(err)
-	}
 	req := "GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n"
 	injected := "GET /a?b=c HTTP/1.1\r\n" + testLine + "Host: x\r\n\r\n"
 	long := "GET /" + strings.Repeat("a", 3000) + " HTTP/1.1\r\n\r\n"

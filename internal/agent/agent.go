@@ -268,13 +268,7 @@ func startInjection(cfg Config, propagators []string, pid int) (propagation.Inje
 	}
 	var inj *propagation.SockMsgInjector
 	if mode == propagation.InjectSockMsg {
-		inj, err = propagation.StartSockMsgInjector()
-		if err == nil {
-			if err = inj.Track(pid); err != nil {
-				inj.Close()
-				inj = nil
-			}
-		}
+		inj, err = propagation.StartSockMsgInjector(pid)
 		if err != nil {
 			if want != propagation.InjectAuto {
 				return propagation.InjectOff, nil, err
