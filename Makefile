@@ -81,14 +81,34 @@ VMTEST_PKGS := propagation
 # loopback sockets and the injection choice (write_user: no lockdown there).
 VMTEST_ARGS_propagation := -test.skip '^(TestContextParentsFirst|TestGLS)$$'
 
-.PHONY: $(VMTEST_PKGS:%=vmtest-%)
-vmtest: $(VMTEST_PKGS:%=vmtest-%)
+.PHONY: $(VMTEST_PKGS:%=vmtest-%) vmtest-e2e
+vmtest: $(VMTEST_PKGS:%=vmtest-%) vmtest-e2e
 
 $(VMTEST_PKGS:%=vmtest-%): vmtest-%:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	CGO_ENABLED=0 $(GO) test -c -o "$$tmp/$(notdir $*).test" ./$* && \
 	VMTEST_KERNELS="$(VMTEST_KERNELS)" scripts/vmtest/run-matrix $(if $(wildcard $*/testdata),-f $*/testdata) \
 		-- "$$tmp/$(notdir $*).test" -test.v $(VMTEST_ARGS_$*)
+
+# The cross-process e2e tests in every guest kernel with each injection path
+# (write_user is allowed there), then on the host kernel (locked down:
+# sk_msg). The guest has no Go toolchain: glsotel and the fixtures are built
+# static beforehand and handed over (GLSOTEL_TEST_PREBUILT).
+VMTEST_INJECT ?= write_user sk_msg
+VMTEST_E2E := '^(TestCrossProcessPropagation|TestInjectionTLS|TestInspect)$$'
+vmtest-e2e:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && mkdir "$$tmp/prebuilt" && \
+	CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/glsotel" ./cmd/glsotel && \
+	for app in chain gls; do (cd e2e/apps/$$app && CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/$$app" .) || exit 1; done && \
+	CGO_ENABLED=0 $(GO) test -c -o "$$tmp/e2e.test" ./e2e && \
+	fail=0 && for p in $(VMTEST_INJECT); do \
+		echo "=== vmtest: e2e with GLSOTEL_INJECT=$$p"; \
+		VMTEST_KERNELS="$(VMTEST_KERNELS)" scripts/vmtest/run-matrix -f "$$tmp/prebuilt" -e GLSOTEL_TEST_PREBUILT=/work/prebuilt \
+			-e GLSOTEL_E2E_INJECT=$$p -e GLSOTEL_INJECT=$$p -- "$$tmp/e2e.test" -test.v -test.run $(VMTEST_E2E) || fail=1; \
+	done && \
+	echo "=== vmtest: e2e on the host kernel $$(uname -r)" && \
+	(cd e2e && GLSOTEL_TEST_PREBUILT="$$tmp/prebuilt" "$$tmp/e2e.test" -test.v -test.run $(VMTEST_E2E)) || fail=1; \
+	exit $$fail
 
 clean:
 	rm -rf $(BIN)
