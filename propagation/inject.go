@@ -274,7 +274,10 @@ func (in *SockMsgInjector) track(pid int) error {
 // "not_request" (no HTTP/1.x request line), "failed".
 func (in *SockMsgInjector) Outcomes() map[string]uint64 {
 	out := map[string]uint64{}
-	names := []string{"injected", "not_request", "failed"}
+	names := map[injectInjectOutcome]string{
+		injectInjectOutcomeINJECT_DONE: "injected", injectInjectOutcomeINJECT_NOT_REQUEST: "not_request",
+		injectInjectOutcomeINJECT_FAILED: "failed",
+	}
 	for i, name := range names {
 		var per []uint64
 		if in.objs.InjectStats.Lookup(uint32(i), &per) == nil {

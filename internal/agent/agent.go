@@ -181,7 +181,7 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (st
 	var inj *propagation.SockMsgInjector
 	if exp != nil {
 		var err error
-		set.Inject, inj, err = startInjection(cfg, cfg.Export.Propagators, pid)
+		set.Inject, inj, err = startInjection(cfg, pid)
 		if err != nil {
 			shutdown()
 			return nil, nil, err
@@ -248,29 +248,44 @@ func (st stats) fill(res *Result) {
 	res.RunCounts, res.Injection, res.InjectOutcomes = st.runs, st.inject, st.injected
 }
 
-// startInjection picks the injection path (GLSOTEL_INJECT, the kernel,
-// OTEL_PROPAGATORS), logs it, and for sk_msg starts the injector and
-// tracks pid. auto falls back to no injection with a warning; a path asked
-// for by name that cannot start is an error.
-func startInjection(cfg Config, propagators []string, pid int) (propagation.Injection, *propagation.SockMsgInjector, error) {
-	log := logger(cfg)
-	if !slices.Contains(propagators, "tracecontext") {
-		log.Info("traceparent injection", "path", "off", "reason", "OTEL_PROPAGATORS has no tracecontext")
-		return propagation.InjectOff, nil, nil
+// chooseInjection picks the injection path for cfg on this host, and says
+// why: OTEL_PROPAGATORS without tracecontext means none, else
+// GLSOTEL_INJECT (auto by default) as the kernel allows. A path asked for
+// by name that the kernel refuses is an error.
+func chooseInjection(cfg Config) (propagation.Injection, string, error) {
+	if cfg.Export == nil {
+		return propagation.InjectOff, "no export configured", nil
 	}
-	want := cfg.Inject
-	if want == "" {
-		want = propagation.InjectAuto
+	if !slices.Contains(cfg.Export.Propagators, "tracecontext") {
+		return propagation.InjectOff, "OTEL_PROPAGATORS has no tracecontext", nil
 	}
-	mode, why, err := propagation.ChooseInjection(want)
+	mode, why, err := propagation.ChooseInjection(injectWanted(cfg))
 	if err != nil {
-		return propagation.InjectOff, nil, &UsageError{err}
+		return propagation.InjectOff, "", &UsageError{err}
+	}
+	return mode, why, nil
+}
+
+func injectWanted(cfg Config) string {
+	if cfg.Inject == "" {
+		return propagation.InjectAuto
+	}
+	return cfg.Inject
+}
+
+// startInjection picks the injection path, logs it, and for sk_msg starts
+// the injector for pid. auto falls back to no injection with a warning
+// when the injector cannot start; a path asked for by name is an error.
+func startInjection(cfg Config, pid int) (propagation.Injection, *propagation.SockMsgInjector, error) {
+	log := logger(cfg)
+	mode, why, err := chooseInjection(cfg)
+	if err != nil {
+		return propagation.InjectOff, nil, err
 	}
 	var inj *propagation.SockMsgInjector
 	if mode == propagation.InjectSockMsg {
-		inj, err = propagation.StartSockMsgInjector(pid)
-		if err != nil {
-			if want != propagation.InjectAuto {
+		if inj, err = propagation.StartSockMsgInjector(pid); err != nil {
+			if injectWanted(cfg) != propagation.InjectAuto {
 				return propagation.InjectOff, nil, err
 			}
 			log.Warn("traceparent injection", "path", "off", "reason", err)

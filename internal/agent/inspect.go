@@ -2,7 +2,6 @@ package agent
 
 import (
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/glsotel/glsotel/exporter"
@@ -45,24 +44,11 @@ func Inspect(cfg Config, path string, pid int) (Report, error) {
 	} else {
 		r.Lockdown = mode
 	}
-	inject := propagation.InjectOff
-	r.Injection, r.InjectionWhy = inject.String(), "no export configured"
-	if cfg.Export != nil {
-		if !slices.Contains(cfg.Export.Propagators, "tracecontext") {
-			r.InjectionWhy = "OTEL_PROPAGATORS has no tracecontext"
-		} else {
-			want := cfg.Inject
-			if want == "" {
-				want = propagation.InjectAuto
-			}
-			var err error
-			inject, r.InjectionWhy, err = propagation.ChooseInjection(want)
-			if err != nil {
-				inject, r.InjectionWhy = propagation.InjectOff, err.Error()
-			}
-			r.Injection = inject.String()
-		}
+	inject, why, err := chooseInjection(cfg)
+	if err != nil {
+		why = err.Error()
 	}
+	r.Injection, r.InjectionWhy = inject.String(), why
 	if pid > 0 {
 		p, err := process.Executable(pid)
 		if err != nil {

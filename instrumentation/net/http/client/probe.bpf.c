@@ -1,9 +1,9 @@
 //go:build ignore
 
 // net/http client: one CLIENT span per request, at Transport.roundTrip.
-// Two uprobe hits per request: its entry and its return; with sk_msg
-// injection a third, at persistConn.roundTrip, where the connection is
-// known.
+// Two uprobe hits per request: its entry and its return; with injection a
+// third, where the request meets its connection: persistConn.roundTrip
+// here (sk_msg), transferWriter.writeHeader in writeuser.bpf.c.
 //
 // Parent: a valid traceparent the application put on the request itself,
 // else the live span that owns the request's context (or its nearest owned
