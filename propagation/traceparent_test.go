@@ -120,3 +120,64 @@ func TestTraceparentBPF(t *testing.T) {
 		check("mutation", string(b))
 	}
 }
+
+// TestTraceHeadersBPF holds format_trace_headers (what an outgoing request
+// gets, run under BPF_PROG_TEST_RUN) to the Go formatter, with and without
+// the trace's tracestate and baggage, up to their 256-byte bound.
+func TestTraceHeadersBPF(t *testing.T) {
+	coll := loadHarness(t)
+	sc, _ := propagation.ParseTraceparent(validTP)
+	format := func(sc propagation.SpanContext, tgid uint32, withBaggage bool) string {
+		set := map[string]any{
+			"fmt_sc":           harness.SpanContext{TraceId: sc.TraceID, SpanId: sc.SpanID, Flags: sc.Flags},
+			"fmt_tgid":         tgid,
+			"fmt_with_baggage": map[bool]uint32{false: 0, true: 1}[withBaggage],
+		}
+		for name, v := range set {
+			if err := coll.Variables[name].Set(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := coll.Programs["trace_headers_format"].Run(&ebpf.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var res harness.InjectHeader
+		if err := coll.Variables["fmt_result"].Get(&res); err != nil {
+			t.Fatal(err)
+		}
+		return string(res.S[:min(int(res.Len), len(res.S))])
+	}
+	store := func(tgid uint32, tracestate, baggage string) {
+		var v harness.W3CHeaders
+		v.Tracestate.Len = uint32(copy(v.Tracestate.S[:], tracestate))
+		v.Baggage.Len = uint32(copy(v.Baggage.S[:], baggage))
+		if err := coll.Maps["trace_headers"].Put(harness.TraceHeadersKey{Tgid: tgid, TraceId: sc.TraceID}, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	line := "Traceparent: " + sc.Traceparent() + "\r\n"
+	unsampled := sc
+	unsampled.Flags = 0
+	long := strings.Repeat("k", 256)
+	store(7, "congo=t61rcWkgMzE", "userId=alice,region=eu")
+	store(8, long, long)
+	store(9, "", "a=b")
+	for _, tc := range []struct {
+		name        string
+		sc          propagation.SpanContext
+		tgid        uint32
+		withBaggage bool
+		want        string
+	}{
+		{"no trace state", sc, 1, true, line},
+		{"unsampled", unsampled, 1, true, "Traceparent: " + unsampled.Traceparent() + "\r\n"},
+		{"tracestate and baggage", sc, 7, true, line + "Tracestate: congo=t61rcWkgMzE\r\nBaggage: userId=alice,region=eu\r\n"},
+		{"app set its own baggage", sc, 7, false, line + "Tracestate: congo=t61rcWkgMzE\r\n"},
+		{"256 bytes each", sc, 8, true, line + "Tracestate: " + long + "\r\nBaggage: " + long + "\r\n"},
+		{"baggage only", sc, 9, true, line + "Baggage: a=b\r\n"},
+	} {
+		if got := format(tc.sc, tc.tgid, tc.withBaggage); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

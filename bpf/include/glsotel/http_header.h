@@ -34,7 +34,7 @@ enum header_found {
 /* What a scan finds (first value of each header). */
 struct header_values {
 	struct go_str64 traceparent;
-	struct trace_headers w3c; /* tracestate, baggage */
+	struct w3c_headers w3c; /* tracestate, baggage */
 	struct go_str128 user_agent;
 	__u32 found;     /* enum header_found bits */
 	__u32 truncated; /* the map was larger than the scan's bound */

@@ -14,7 +14,7 @@ volatile const __u32 baggage_off;
 
 /* What a trace carries besides its ids, passed on unchanged: the incoming
  * request's tracestate and baggage (first value of each, up to 256 bytes). */
-struct trace_headers {
+struct w3c_headers {
 	struct go_str256 tracestate;
 	struct go_str256 baggage;
 };
@@ -31,7 +31,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct trace_headers_key);
-	__type(value, struct trace_headers);
+	__type(value, struct w3c_headers);
 } trace_headers SEC(".maps");
 
 static __always_inline int tp_hex(__u8 c)
@@ -132,7 +132,7 @@ static __always_inline void format_trace_headers(struct inject_header *h, const 
 	__u64 at = TRACEPARENT_HEADER_LEN;
 	struct trace_headers_key k = { .tgid = tgid };
 	__builtin_memcpy(k.trace_id, sc->trace_id, 16);
-	struct trace_headers *t = bpf_map_lookup_elem(&trace_headers, &k);
+	struct w3c_headers *t = bpf_map_lookup_elem(&trace_headers, &k);
 	if (t) {
 		at = put_header(h, at, "Tracestate: \0\0\0\0", 12, &t->tracestate);
 		if (with_baggage && !baggage_off)

@@ -41,3 +41,17 @@ int traceparent_parse(void *ctx)
 	tp_result.ok = parse_traceparent(tp_input, tp_input_len, &tp_result.sc);
 	return 0;
 }
+
+struct span_context fmt_sc;
+__u32 fmt_tgid;
+__u32 fmt_with_baggage;
+struct inject_header fmt_result;
+
+// format_trace_headers(fmt_sc, fmt_tgid, fmt_with_baggage) into fmt_result;
+// the trace's tracestate/baggage come from the trace_headers map.
+SEC("raw_tp")
+int trace_headers_format(void *ctx)
+{
+	format_trace_headers(&fmt_result, &fmt_sc, fmt_tgid, fmt_with_baggage);
+	return 0;
+}

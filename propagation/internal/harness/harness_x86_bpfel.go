@@ -21,14 +21,8 @@ type harnessEndedKey struct {
 }
 
 type harnessGlsEntry struct {
-	_  structs.HostLayout
-	Sc struct {
-		_       structs.HostLayout
-		TraceId [16]uint8
-		SpanId  [8]uint8
-		Flags   uint8
-		Pad     [7]uint8
-	}
+	_          structs.HostLayout
+	Sc         harnessSpanContext
 	OriginGoid uint64
 }
 
@@ -37,6 +31,12 @@ type harnessGlsKey struct {
 	Tgid uint32
 	Pad  uint32
 	Goid uint64
+}
+
+type harnessInjectHeader struct {
+	_   structs.HostLayout
+	Len uint32
+	S   [640]uint8
 }
 
 type harnessLookupResult struct {
@@ -50,12 +50,34 @@ type harnessParseResult struct {
 	_   structs.HostLayout
 	Ok  uint32
 	Pad uint32
-	Sc  struct {
-		_       structs.HostLayout
-		TraceId [16]uint8
-		SpanId  [8]uint8
-		Flags   uint8
-		Pad     [7]uint8
+	Sc  harnessSpanContext
+}
+
+type harnessSpanContext struct {
+	_       structs.HostLayout
+	TraceId [16]uint8
+	SpanId  [8]uint8
+	Flags   uint8
+	Pad     [7]uint8
+}
+
+type harnessTraceHeadersKey struct {
+	_       structs.HostLayout
+	Tgid    uint32
+	TraceId [16]uint8
+}
+
+type harnessW3cHeaders struct {
+	_          structs.HostLayout
+	Tracestate struct {
+		_   structs.HostLayout
+		Len uint32
+		S   [256]uint8
+	}
+	Baggage struct {
+		_   structs.HostLayout
+		Len uint32
+		S   [256]uint8
 	}
 }
 
@@ -69,8 +91,13 @@ const (
 	harnessMapInjectArmed            = "inject_armed"
 	harnessMapTraceHeaders           = "trace_headers"
 	harnessProgGlsLookup             = "gls_lookup"
+	harnessProgTraceHeadersFormat    = "trace_headers_format"
 	harnessProgTraceparentParse      = "traceparent_parse"
 	harnessVarBaggageOff             = "baggage_off"
+	harnessVarFmtResult              = "fmt_result"
+	harnessVarFmtSc                  = "fmt_sc"
+	harnessVarFmtTgid                = "fmt_tgid"
+	harnessVarFmtWithBaggage         = "fmt_with_baggage"
 	harnessVarOffRuntimeG_goid       = "off_runtime_g_goid"
 	harnessVarOffRuntimeG_parentGoid = "off_runtime_g_parentGoid"
 	harnessVarResult                 = "result"
@@ -122,8 +149,9 @@ type harnessSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessProgramSpecs struct {
-	GlsLookup        *ebpf.ProgramSpec `ebpf:"gls_lookup"`
-	TraceparentParse *ebpf.ProgramSpec `ebpf:"traceparent_parse"`
+	GlsLookup          *ebpf.ProgramSpec `ebpf:"gls_lookup"`
+	TraceHeadersFormat *ebpf.ProgramSpec `ebpf:"trace_headers_format"`
+	TraceparentParse   *ebpf.ProgramSpec `ebpf:"traceparent_parse"`
 }
 
 // harnessMapSpecs contains maps before they are loaded into the kernel.
@@ -142,6 +170,10 @@ type harnessMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessVariableSpecs struct {
 	BaggageOff             *ebpf.VariableSpec `ebpf:"baggage_off"`
+	FmtResult              *ebpf.VariableSpec `ebpf:"fmt_result"`
+	FmtSc                  *ebpf.VariableSpec `ebpf:"fmt_sc"`
+	FmtTgid                *ebpf.VariableSpec `ebpf:"fmt_tgid"`
+	FmtWithBaggage         *ebpf.VariableSpec `ebpf:"fmt_with_baggage"`
 	OffRuntimeG_goid       *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
 	Result                 *ebpf.VariableSpec `ebpf:"result"`
@@ -193,6 +225,10 @@ func (m *harnessMaps) Close() error {
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessVariables struct {
 	BaggageOff             *ebpf.Variable `ebpf:"baggage_off"`
+	FmtResult              *ebpf.Variable `ebpf:"fmt_result"`
+	FmtSc                  *ebpf.Variable `ebpf:"fmt_sc"`
+	FmtTgid                *ebpf.Variable `ebpf:"fmt_tgid"`
+	FmtWithBaggage         *ebpf.Variable `ebpf:"fmt_with_baggage"`
 	OffRuntimeG_goid       *ebpf.Variable `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
 	Result                 *ebpf.Variable `ebpf:"result"`
@@ -206,13 +242,15 @@ type harnessVariables struct {
 //
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessPrograms struct {
-	GlsLookup        *ebpf.Program `ebpf:"gls_lookup"`
-	TraceparentParse *ebpf.Program `ebpf:"traceparent_parse"`
+	GlsLookup          *ebpf.Program `ebpf:"gls_lookup"`
+	TraceHeadersFormat *ebpf.Program `ebpf:"trace_headers_format"`
+	TraceparentParse   *ebpf.Program `ebpf:"traceparent_parse"`
 }
 
 func (p *harnessPrograms) Close() error {
 	return _HarnessClose(
 		p.GlsLookup,
+		p.TraceHeadersFormat,
 		p.TraceparentParse,
 	)
 }
