@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/glsotel/glsotel/internal/otlptest"
-	"github.com/glsotel/glsotel/internal/testbuild"
 )
 
 // BenchmarkInjection measures what traceparent injection adds to a call
@@ -19,15 +18,11 @@ import (
 // b.N is one round of 500 requests per mode.
 func BenchmarkInjection(b *testing.B) {
 	path := injectPath(b)
-	bin := testbuild.Build(b, "apps/chain", testbuild.Toolchains[0], false)
 	modes := []string{"off", path}
 	fronts := map[string]*traced{}
 	backs := map[string]*traced{}
 	for _, m := range modes {
-		recv := otlptest.Start(b)
-		env := []string{"GLSOTEL_INJECT=" + m}
-		backs[m] = startService(b, recv, []string{bin, "serve", "127.0.0.1:0"}, env)
-		fronts[m] = startService(b, recv, []string{bin, "serve", "127.0.0.1:0", backs[m].base}, env)
+		fronts[m], backs[m] = startChain(b, otlptest.Start(b), m, "serve")
 	}
 	const perRound = 500
 	lat := map[string][]time.Duration{}

@@ -45,11 +45,8 @@ const (
 // neither duplicated nor replaced.
 func TestCrossProcessPropagation(t *testing.T) {
 	path := injectPath(t)
-	bin := testbuild.Build(t, "apps/chain", testbuild.Toolchains[0], false)
 	recv := otlptest.Start(t)
-	env := []string{"GLSOTEL_INJECT=" + path}
-	back := startService(t, recv, []string{bin, "serve", "127.0.0.1:0"}, env)
-	front := startService(t, recv, []string{bin, "serve", "127.0.0.1:0", back.base}, env)
+	front, back := startChain(t, recv, path, "serve")
 
 	answers := map[string]string{} // id -> what B saw
 	var mu sync.Mutex
@@ -180,6 +177,21 @@ func TestCrossProcessPropagation(t *testing.T) {
 	}
 }
 
+// startChain runs chain's back (mode serve or serve-tls) and its front
+// under glsotel with GLSOTEL_INJECT=path, both exporting to recv.
+func startChain(t testing.TB, recv *otlptest.Receiver, path, mode string) (front, back *traced) {
+	t.Helper()
+	bin := testbuild.Build(t, "apps/chain", testbuild.Toolchains[0], false)
+	env := []string{"GLSOTEL_INJECT=" + path}
+	back = startService(t, recv, []string{bin, mode, "127.0.0.1:0"}, env)
+	if mode == "serve-tls" {
+		back.base = strings.Replace(back.base, "http://", "https://", 1)
+		back.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	front = startService(t, recv, []string{bin, "serve", "127.0.0.1:0", back.base}, env)
+	return front, back
+}
+
 // checkChain: root (A's /front server span) has one client child calling
 // /back, whose server span in B has two client children calling /leaf,
 // each with its server span: all in root's trace.
@@ -261,13 +273,8 @@ func pattern(n int) []byte {
 // own writer, which it does not hook.
 func TestInjectionTLS(t *testing.T) {
 	path := injectPath(t)
-	bin := testbuild.Build(t, "apps/chain", testbuild.Toolchains[0], false)
 	recv := otlptest.Start(t)
-	env := []string{"GLSOTEL_INJECT=" + path}
-	back := startService(t, recv, []string{bin, "serve-tls", "127.0.0.1:0"}, env)
-	back.base = strings.Replace(back.base, "http://", "https://", 1)
-	back.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-	front := startService(t, recv, []string{bin, "serve", "127.0.0.1:0", back.base}, env)
+	front, back := startChain(t, recv, path, "serve-tls")
 	for _, tc := range []struct{ id, query, proto string }{
 		{"tls", "&body=100000", "HTTP/1.1"},
 		{"h2", "&body=100000&proto=h2", "HTTP/2.0"},
