@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all build demo demo-db demo-gls test vet generate check-generated bench-gls bench-inject offsets vmtest clean
+.PHONY: all build demo demo-db demo-gls test vet generate check-generated bench bench-gls bench-inject offsets vmtest clean
 
 all: build
 
@@ -41,6 +41,8 @@ vet:
 	cd e2e/apps/gls && $(GO) vet ./...
 	cd e2e/apps/httpsvc && $(GO) vet ./...
 	cd e2e/apps/dbsvc && $(GO) vet ./...
+	cd e2e/apps/chain && $(GO) vet ./...
+	cd bench/apps/svc && $(GO) vet ./...
 
 # Rebuild every BPF object with clang (installed from Debian when missing).
 generate:
@@ -54,6 +56,14 @@ check-generated: generate
 # without the agent, measured in one run.
 bench-gls:
 	$(GO) test -run '^$$' -bench GoroutineCreation -benchtime 5x ./propagation/
+
+# What the agent costs a service, side by side in one run: the physical
+# limit (uprobe hit, ring buffer submit), then bench/apps/svc with no
+# instrumentation, glsotel, in-process otelhttp, glsotel always_off
+# (interleaved rounds). Prints a table, writes bench/results/latest.json.
+# make test runs it with tiny counts (bench.TestSmoke).
+bench:
+	$(GO) run ./bench
 
 # What traceparent injection adds to a call between two instrumented
 # processes (p50/p99 with GLSOTEL_INJECT=off and with this host's path,

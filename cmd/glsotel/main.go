@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"syscall"
@@ -42,6 +43,18 @@ const usage = `usage:
 const exitUsage = 2
 
 func main() {
+	// GLSOTEL_CPUPROFILE=FILE profiles the agent itself (go tool pprof FILE):
+	// where its CPU time per span goes.
+	if path := os.Getenv("GLSOTEL_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			code := run(os.Args[1:], os.Stderr)
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
+		fmt.Fprintln(os.Stderr, "glsotel: GLSOTEL_CPUPROFILE: cannot profile to", path)
+		os.Exit(exitUsage)
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 

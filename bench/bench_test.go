@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSmoke runs the whole benchmark with tiny counts (make test), so that
+// make bench cannot rot: every configuration serves, the agent's spans all
+// arrive, and the table and JSON are written.
+func TestSmoke(t *testing.T) {
+	opts := options{Root: "..", Rounds: 1, Sequential: 20, Requests: 100, Concurrency: 4, HitCalls: 200, Records: 2000}
+	res, err := runBench(context.Background(), opts, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	res.write(&table)
+	t.Log("\n" + table.String())
+	if res.Physical.UprobeHitNs <= 0 || res.Physical.SubmitNoWakeupNs <= 0 {
+		t.Errorf("physical limit not measured: %+v", res.Physical)
+	}
+	for _, r := range res.Configs {
+		if r.Want > 0 && r.SpansPerRequest != float64(r.Want) {
+			t.Errorf("%s: %.3f spans per request, want %d", r.Config, r.SpansPerRequest, r.Want)
+		}
+		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || r.HitsByProbe["net/http/server"] != 2) {
+			t.Errorf("%s: hits per request %.2f %v", r.Config, r.HitsPerRequest, r.HitsByProbe)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "results", "latest.json")
+	if err := res.save(out); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(out); err != nil || !strings.Contains(string(b), `"trap_ratio"`) {
+		t.Errorf("JSON results: %v\n%s", err, b)
+	}
+}

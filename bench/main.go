@@ -1,0 +1,196 @@
+// Command bench measures what glsotel costs a service, side by side in one
+// run (the machines are noisy: read the ratios, not the times). It is
+// `make bench`:
+//
+//  1. the physical limit: one uprobe hit on an empty program, one ring
+//     buffer submit with and without BPF_RB_NO_WAKEUP;
+//  2. bench/apps/svc (each request: one client call to a local upstream,
+//     one SQLite query on a spawned goroutine) under a closed-loop load, in
+//     four configurations interleaved round by round: no instrumentation,
+//     glsotel, in-process otelhttp + manual database spans, glsotel with
+//     the always_off sampler;
+//  3. one table (stdout) and the same as JSON (-out).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	var opts options
+	flag.StringVar(&opts.Root, "root", ".", "repository root")
+	flag.IntVar(&opts.Rounds, "rounds", 6, "interleaved rounds")
+	flag.IntVar(&opts.Sequential, "sequential", 500, "requests one at a time (latency) per configuration and round")
+	flag.IntVar(&opts.Requests, "requests", 2000, "concurrent requests (throughput) per configuration and round")
+	flag.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight for throughput (closed loop)")
+	flag.IntVar(&opts.HitCalls, "hit-calls", 20000, "calls timed for the uprobe hit cost")
+	flag.IntVar(&opts.Records, "records", 200000, "ring buffer submits timed")
+	out := flag.String("out", "bench/results/latest.json", "JSON results ('' for none)")
+	flag.Parse()
+	res, err := runBench(context.Background(), opts, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	res.write(os.Stdout)
+	if *out != "" {
+		if err := res.save(*out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// results is one run, as printed and saved.
+type results struct {
+	Time        time.Time `json:"time"`
+	Kernel      string    `json:"kernel"`
+	GoVersion   string    `json:"go"`
+	CPUs        int       `json:"cpus"`
+	Options     options   `json:"options"`
+	Physical    physical  `json:"physical"`
+	Configs     []row     `json:"configs"`
+	WallSeconds float64   `json:"wall_seconds"`
+}
+
+// physical is the floor: what one trap and one event cost on this machine.
+type physical struct {
+	UprobeHitNs      float64 `json:"uprobe_hit_ns"`
+	SubmitWakeupNs   float64 `json:"ringbuf_submit_wakeup_ns"`
+	SubmitNoWakeupNs float64 `json:"ringbuf_submit_no_wakeup_ns"`
+	// Wakeups of Ops submits (one round) did wake the reader: each costs
+	// the producer about a uprobe hit, so the wakeup figure swings with it.
+	Wakeups int `json:"ringbuf_wakeups"`
+	Ops     int `json:"ringbuf_ops"`
+}
+
+// row is one configuration's figures; Added* and ratios are against the
+// uninstrumented service measured in the same rounds.
+type row struct {
+	Config          string             `json:"config"`
+	Requests        int                `json:"requests"`
+	P50Us           float64            `json:"p50_us"`
+	P99Us           float64            `json:"p99_us"`
+	AddedP50Us      float64            `json:"added_p50_us"`
+	AddedP99Us      float64            `json:"added_p99_us"`
+	ThroughputRPS   float64            `json:"throughput_rps"`
+	ThroughputRatio float64            `json:"throughput_ratio"`
+	HitsPerRequest  float64            `json:"hits_per_request,omitempty"`
+	HitsByProbe     map[string]float64 `json:"hits_per_request_by_probe,omitempty"`
+	// TrapRatio is (added p50) / (hits per request × one hit's cost): 1
+	// means the agent costs nothing beyond the traps themselves.
+	TrapRatio         float64 `json:"trap_ratio,omitempty"`
+	AgentCPUUsPerSpan float64 `json:"agent_cpu_us_per_span,omitempty"`
+	AgentPeakRSSKiB   int64   `json:"agent_peak_rss_kib,omitempty"`
+	// SpansPerRequest is spans received / requests sent; Want is what every
+	// request should export.
+	SpansPerRequest float64 `json:"spans_per_request"`
+	Want            int     `json:"want_spans_per_request"`
+}
+
+func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*results, error) {
+	start := time.Now()
+	res := &results{Time: start.UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Options: opts}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		res.Kernel = strings.TrimSpace(string(b))
+	}
+	var err error
+	if res.Physical, err = measurePhysical(ctx, opts); err != nil {
+		return nil, err
+	}
+	logf("physical: uprobe hit %.0f ns, ring buffer submit %.0f ns (wakeup) / %.0f ns (no wakeup)",
+		res.Physical.UprobeHitNs, res.Physical.SubmitWakeupNs, res.Physical.SubmitNoWakeupNs)
+	ins, err := measure(ctx, opts, logf)
+	if err != nil {
+		return nil, err
+	}
+	base := ins[0]
+	bp50, bp99 := us(quantile(base.lat, 0.5)), us(quantile(base.lat, 0.99))
+	btput := float64(opts.Rounds*opts.Requests) / base.wall.Seconds()
+	for _, in := range ins {
+		r := row{Config: in.cfg.Name, Requests: in.sent, Want: in.cfg.spansPerRequest}
+		r.P50Us, r.P99Us = us(quantile(in.lat, 0.5)), us(quantile(in.lat, 0.99))
+		r.AddedP50Us, r.AddedP99Us = r.P50Us-bp50, r.P99Us-bp99
+		r.ThroughputRPS = float64(opts.Rounds*opts.Requests) / in.wall.Seconds()
+		r.ThroughputRatio = r.ThroughputRPS / btput
+		total := in.sent + in.warm
+		r.SpansPerRequest = float64(in.spans) / float64(total)
+		if in.cfg.agent {
+			r.HitsByProbe = map[string]float64{}
+			for name, n := range in.runs {
+				probe := name[:strings.LastIndexByte(name, '/')]
+				r.HitsByProbe[probe] += float64(n) / float64(total+1)
+				r.HitsPerRequest += float64(n) / float64(total+1)
+			}
+			if r.HitsPerRequest > 0 && res.Physical.UprobeHitNs > 0 {
+				r.TrapRatio = r.AddedP50Us * 1000 / (r.HitsPerRequest * res.Physical.UprobeHitNs)
+			}
+			if in.spans > 0 {
+				r.AgentCPUUsPerSpan = us(in.cpu1-in.cpu0) / (float64(in.sent) * float64(in.spans) / float64(total+1))
+			}
+			r.AgentPeakRSSKiB = in.peakRSS
+		}
+		res.Configs = append(res.Configs, r)
+	}
+	res.WallSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// write prints the table.
+func (res *results) write(w io.Writer) {
+	fmt.Fprintf(w, "glsotel overhead, %s, %d CPUs, %s; %d interleaved rounds; latency: %d requests one at a time, throughput: %d at concurrency %d (per config and round)\n",
+		res.Kernel, res.CPUs, res.GoVersion, res.Options.Rounds, res.Options.Sequential, res.Options.Requests, res.Options.Concurrency)
+	fmt.Fprintf(w, "physical limit: uprobe hit %.2f µs; ring buffer submit %.0f ns (wakeup; %d of %d woke the reader), %.0f ns (BPF_RB_NO_WAKEUP)\n\n",
+		res.Physical.UprobeHitNs/1000, res.Physical.SubmitWakeupNs, res.Physical.Wakeups, res.Physical.Ops, res.Physical.SubmitNoWakeupNs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "config\tp50 µs\tp99 µs\t+p50 µs\t+p99 µs\tthroughput\thits/req\t+p50/(hits×hit)\tagent CPU µs/span\tagent peak RSS MiB\tspans/req (want)\t")
+	for _, r := range res.Configs {
+		dash := func(v float64, f string) string {
+			if v == 0 {
+				return "-"
+			}
+			return fmt.Sprintf(f, v)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%+.0f\t%+.0f\t%.3f\t%s\t%s\t%s\t%s\t%.3f (%d)\t\n",
+			r.Config, r.P50Us, r.P99Us, r.AddedP50Us, r.AddedP99Us, r.ThroughputRatio,
+			dash(r.HitsPerRequest, "%.2f"), dash(r.TrapRatio, "%.2f"), dash(r.AgentCPUUsPerSpan, "%.1f"),
+			dash(float64(r.AgentPeakRSSKiB)/1024, "%.1f"), r.SpansPerRequest, r.Want)
+	}
+	tw.Flush()
+	for _, r := range res.Configs {
+		if len(r.HitsByProbe) == 0 {
+			continue
+		}
+		var parts []string
+		for _, p := range slices.Sorted(maps.Keys(r.HitsByProbe)) {
+			parts = append(parts, fmt.Sprintf("%s %.2f", p, r.HitsByProbe[p]))
+		}
+		fmt.Fprintf(w, "hits per request, %s: %s\n", r.Config, strings.Join(parts, ", "))
+	}
+}
+
+// save writes the results as JSON at path.
+func (res *results) save(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

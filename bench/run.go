@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is one way of running the service under test.
+type config struct {
+	Name    string // as printed
+	agent   bool   // under glsotel run
+	inproc  bool   // otelhttp + manual DB spans in the service itself
+	sampler string // OTEL_TRACES_SAMPLER ("" : parentbased_always_on)
+	// spansPerRequest is what a request should export: server, client and
+	// database spans (0 when nothing is sampled).
+	spansPerRequest int
+}
+
+// configs are measured side by side: (a) nothing, (b) the agent, (c)
+// in-process instrumentation, (d) the agent sampling nothing.
+var configs = []config{
+	{Name: "none"},
+	{Name: "glsotel", agent: true, spansPerRequest: 3},
+	{Name: "otelhttp", inproc: true, spansPerRequest: 3},
+	{Name: "glsotel always_off", agent: true, sampler: "always_off"},
+}
+
+// options set the size of a run.
+type options struct {
+	Root   string // repository root
+	Rounds int    // interleaved rounds (each config once per round)
+	// Latency is measured one request at a time (Sequential per config
+	// and round): below saturation, what a request waits for is what it
+	// costs. Throughput is measured with Concurrency requests in flight
+	// (Requests per config and round): there, added CPU shows.
+	Sequential  int
+	Requests    int
+	Concurrency int
+	HitCalls    int // calls timed for the uprobe hit cost
+	Records     int // ring buffer submits timed
+}
+
+// instance is one config's running service.
+type instance struct {
+	cfg     config
+	cmd     *exec.Cmd
+	base    string
+	stderr  bytes.Buffer
+	client  *http.Client
+	lat     []time.Duration // sequential requests
+	wall    time.Duration   // of the concurrent requests
+	sent    int             // measured requests, both kinds
+	warm    int             // warm-up requests (their spans are counted too)
+	cpu0    time.Duration   // the agent's CPU time when the load starts
+	cpu1    time.Duration   // and when it ends
+	peakRSS int64           // the agent's VmHWM, KiB
+	runs    map[string]uint64
+	spans   int // received by the receiver
+}
+
+func (in *instance) service() string {
+	return "bench-" + strings.ReplaceAll(in.cfg.Name, " ", "-")
+}
+
+// start runs the service (under glsotel for agent configs), exporting to
+// recv, calling upstream.
+func (in *instance) start(glsotel, svc, upstream string, recv *receiver) error {
+	args := []string{svc, "serve", "127.0.0.1:0", upstream}
+	if in.cfg.inproc {
+		args = append(args, "--inproc")
+	}
+	if in.cfg.agent {
+		args = append([]string{glsotel, "run", "--stats", "--"}, args...)
+	}
+	sampler := in.cfg.sampler
+	if sampler == "" {
+		sampler = "parentbased_always_on"
+	}
+	in.cmd = exec.Command(args[0], args[1:]...)
+	in.cmd.Env = append(os.Environ(), "OTEL_SDK_DISABLED=false", "OTEL_TRACES_EXPORTER=otlp",
+		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc", "OTEL_EXPORTER_OTLP_ENDPOINT="+recv.endpoint,
+		"OTEL_TRACES_SAMPLER="+sampler, "OTEL_SERVICE_NAME="+in.service(), "OTEL_RESOURCE_ATTRIBUTES=")
+	in.cmd.Stderr = &in.stderr
+	addr, err := startListening(in.cmd)
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", in.cfg.Name, err, in.stderr.String())
+	}
+	in.base = "http://" + addr
+	in.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+	return nil
+}
+
+// startListening starts cmd and waits for its "listening HOST:PORT" line.
+func startListening(cmd *exec.Cmd) (string, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return "", fmt.Errorf("did not start (%q, %v)", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	return addr, nil
+}
+
+var runsLine = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
+
+// stop ends the service (GET /quit) and, for the agent, reads its run
+// counts once it has flushed.
+func (in *instance) stop() error {
+	get(context.Background(), in.client, in.base+"/quit")
+	done := make(chan error, 1)
+	go func() { done <- in.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%s: %w\n%s", in.cfg.Name, err, in.stderr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		in.cmd.Process.Kill()
+		return fmt.Errorf("%s did not exit\n%s", in.cfg.Name, in.stderr.String())
+	}
+	in.runs = map[string]uint64{}
+	for _, m := range runsLine.FindAllStringSubmatch(in.stderr.String(), -1) {
+		in.runs[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
+	}
+	return nil
+}
+
+// agentStats samples the agent process's CPU time (utime+stime) and peak
+// RSS; only for agent configs (the service's own costs are in its latency).
+func (in *instance) agentStats() (cpu time.Duration, peakKiB int64) {
+	if !in.cfg.agent {
+		return 0, 0
+	}
+	pid := in.cmd.Process.Pid
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the ")" closing comm: utime and stime are the 12th and 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			cpu = time.Duration(u+s) * time.Second / 100 // USER_HZ
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				peakKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			}
+		}
+	}
+	return cpu, peakKiB
+}
+
+// build compiles the agent and the service into dir.
+func build(root, dir string) (glsotel, svc string, err error) {
+	glsotel, svc = filepath.Join(dir, "glsotel"), filepath.Join(dir, "svc")
+	for _, b := range []struct{ dir, out, pkg string }{
+		{root, glsotel, "./cmd/glsotel"},
+		{filepath.Join(root, "bench", "apps", "svc"), svc, "."},
+	} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = b.dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("build %s: %w\n%s", b.pkg, err, out)
+		}
+	}
+	return glsotel, svc, nil
+}
+
+// measure runs every config side by side: one warm-up, then opts.Rounds
+// interleaved rounds, the order rotating each round to cancel drift.
+func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*instance, error) {
+	dir, err := os.MkdirTemp("", "glsotel-bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	glsotel, svc, err := build(opts.Root, dir)
+	if err != nil {
+		return nil, err
+	}
+	recv, err := startReceiver()
+	if err != nil {
+		return nil, err
+	}
+	defer recv.stop()
+	up := exec.Command(svc, "upstream", "127.0.0.1:0")
+	upAddr, err := startListening(up)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	defer func() { up.Process.Kill(); up.Wait() }()
+
+	var ins []*instance
+	defer func() {
+		for _, in := range ins {
+			if in.cmd.ProcessState == nil {
+				in.cmd.Process.Kill()
+				in.cmd.Wait()
+			}
+		}
+	}()
+	for _, c := range configs {
+		in := &instance{cfg: c}
+		if err := in.start(glsotel, svc, "http://"+upAddr, recv); err != nil {
+			return nil, err
+		}
+		ins = append(ins, in)
+	}
+	for _, in := range ins { // warm-up: connections, caches, first-call costs
+		in.warm = min(opts.Requests, 200)
+		if _, _, err := load(ctx, in.client, in.base, in.warm, opts.Concurrency); err != nil {
+			return nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
+		}
+	}
+	for _, in := range ins {
+		in.cpu0, _ = in.agentStats()
+	}
+	for r := range opts.Rounds {
+		for i := range ins {
+			in := ins[(i+r)%len(ins)]
+			lat, _, err := load(ctx, in.client, in.base, opts.Sequential, 1)
+			if err != nil {
+				return nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+			}
+			_, wall, err := load(ctx, in.client, in.base, opts.Requests, opts.Concurrency)
+			if err != nil {
+				return nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+			}
+			in.lat, in.wall, in.sent = append(in.lat, lat...), in.wall+wall, in.sent+opts.Sequential+opts.Requests
+		}
+		logf("round %d of %d done", r+1, opts.Rounds)
+	}
+	for _, in := range ins {
+		in.cpu1, in.peakRSS = in.agentStats()
+	}
+	var errs []error
+	for _, in := range ins {
+		errs = append(errs, in.stop())
+		in.spans = recv.count(in.service())
+	}
+	return ins, errors.Join(errs...)
+}
