@@ -13,9 +13,6 @@
 package glsmarker
 
 import (
-	"bytes"
-	"encoding/binary"
-
 	"github.com/glsotel/glsotel/instrumentation/probe"
 	"github.com/glsotel/glsotel/propagation"
 )
@@ -72,9 +69,8 @@ func New(sink func(Observation)) *probe.Probe {
 		Failure: probe.FailSkip,
 		Kinds:   []uint32{uint32(markerEventKindEVENT_KIND_GLS_SET), uint32(markerEventKindEVENT_KIND_GLS_OBSERVE)},
 		Handle: func(_ *probe.Target, raw []byte) {
-			var ev markerMarkerEvent
-			if binary.Read(bytes.NewReader(raw), binary.LittleEndian, &ev) == nil {
-				sink(convert(ev))
+			if ev := probe.View[markerMarkerEvent](raw); ev != nil {
+				sink(convert(*ev))
 			}
 		},
 	}

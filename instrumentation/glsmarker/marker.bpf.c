@@ -45,7 +45,7 @@ static __always_inline void emit(__u32 kind, __u64 g, __u64 goid, __u64 value, _
 	ev->value = value;
 	ev->origin_goid = origin;
 	ev->expect = expect;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, events_flags());
 }
 
 // func glsSet(v uint64)

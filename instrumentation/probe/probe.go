@@ -8,6 +8,7 @@ package probe
 import (
 	"fmt"
 	"io"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -129,4 +130,18 @@ func Check(p *Probe) error {
 		return fmt.Errorf("probe %s: emits events but has no Handle", p.Name)
 	}
 	return nil
+}
+
+// View returns the event in raw as a *T without copying or decoding, or
+// nil when raw is too short. T must be the bpf2go type (-type) generated
+// from the C struct the program submits: same layout (structs.HostLayout),
+// host byte order, no Go pointers. Ring buffer samples are 8-byte aligned.
+// The result aliases raw: it is valid while raw is (in Handle, during the
+// call).
+func View[T any](raw []byte) *T {
+	var zero T
+	if len(raw) < int(unsafe.Sizeof(zero)) {
+		return nil
+	}
+	return (*T)(unsafe.Pointer(unsafe.SliceData(raw)))
 }

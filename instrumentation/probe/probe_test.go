@@ -30,3 +30,23 @@ func TestInjectOffsetsUndeclared(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestView(t *testing.T) {
+	type ev struct {
+		Kind uint32
+		N    uint32
+		V    uint64
+	}
+	raw := []byte{4, 0, 0, 0, 7, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0xff}
+	e := View[ev](raw)
+	if e == nil || e.Kind != 4 || e.N != 7 || e.V != 0x0201 {
+		t.Fatalf("View = %+v", e)
+	}
+	raw[4] = 9 // a view, not a copy
+	if e.N != 9 {
+		t.Errorf("View copied the event")
+	}
+	if View[ev](raw[:15]) != nil {
+		t.Error("View of a short sample is not nil")
+	}
+}

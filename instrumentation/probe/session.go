@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -305,13 +306,22 @@ func injectOffsets(spec *ebpf.CollectionSpec, p *Probe, offs map[offsets.Field]u
 // Active lists the probes attached.
 func (s *Session) Active() []string { return s.active }
 
+// pollInterval is how often Run looks at the ring buffer: programs submit
+// without waking it (common.h, events_flags), unless it fills up.
+const pollInterval = 10 * time.Millisecond
+
 // Run dispatches events to the probes' handlers until Stop is called and
 // every event submitted before it has been handled. It blocks.
 func (s *Session) Run() error {
 	var rec ringbuf.Record
+	s.reader.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := s.reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, ringbuf.ErrClosed) {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				s.reader.SetDeadline(time.Now().Add(pollInterval))
+				continue
+			case errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, ringbuf.ErrClosed):
 				return nil
 			}
 			return fmt.Errorf("read events: %w", err)

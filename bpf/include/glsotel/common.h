@@ -46,6 +46,18 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
+/* Events are handed over without waking the reader: a wakeup costs the
+ * traced thread about as much as a uprobe hit. The reader polls the ring
+ * every few milliseconds instead (probe.Session.Run), and is woken only
+ * when this much is waiting. */
+#define EVENTS_WAKEUP_BYTES (256 << 10)
+
+static __always_inline __u64 events_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										     : BPF_RB_NO_WAKEUP;
+}
+
 /* Go strings copied into events: len bytes of s are valid (truncated to the
  * array). Sizes are powers of two. */
 #define GO_STR_TYPE(n) struct go_str##n { __u32 len; __u8 s[n]; }

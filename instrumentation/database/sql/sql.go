@@ -12,11 +12,11 @@
 package sql
 
 import (
-	"bytes"
 	"encoding/binary"
 	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -96,11 +96,8 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 		Handle: func(t *probe.Target, raw []byte) {
 			// The event is cut after the statement's bytes.
 			clear(full[copy(full, raw):])
-			var ev probeDbEvent
-			if binary.Read(bytes.NewReader(full), binary.LittleEndian, &ev) != nil {
-				return
-			}
-			e := decode(ev)
+			ev := probe.View[probeDbEvent](full)
+			e := decode(*ev)
 			c := connector{ev.ConnectorItab, ev.ConnectorData, ev.DriverItab}
 			db, ok := dbs[c]
 			if !ok {
@@ -119,7 +116,7 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 }
 
 // eventSize is a whole event; the ring buffer carries only its used part.
-var eventSize = binary.Size(probeDbEvent{})
+var eventSize = int(unsafe.Sizeof(probeDbEvent{}))
 
 // maxDatabases bounds the per-target cache of described databases.
 const maxDatabases = 1024

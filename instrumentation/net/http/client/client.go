@@ -6,8 +6,6 @@
 package client
 
 import (
-	"bytes"
-	"encoding/binary"
 	"net/url"
 	"slices"
 	"strconv"
@@ -74,9 +72,8 @@ func New(sink func(exporter.Span), inject propagation.Injection) *probe.Probe {
 		Failure: probe.FailWarn,
 		Kinds:   []uint32{uint32(probeEventKindEVENT_KIND_HTTP_CLIENT)},
 		Handle: func(t *probe.Target, raw []byte) {
-			var ev probeClientEvent
-			if binary.Read(bytes.NewReader(raw), binary.LittleEndian, &ev) == nil {
-				e := decode(ev)
+			if ev := probe.View[probeClientEvent](raw); ev != nil {
+				e := decode(*ev)
 				if ev.ErrItab != 0 {
 					e.errType = span.ErrorType(t.Bin, ev.ErrItab)
 				}

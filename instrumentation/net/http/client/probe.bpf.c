@@ -244,7 +244,7 @@ int uprobe_net_http_Transport_roundTrip_ret(struct pt_regs *ctx)
 				read_go_str(&e->path, url + off_net_url_URL_Path);
 				read_go_str(&e->query, url + off_net_url_URL_RawQuery);
 			}
-			bpf_ringbuf_submit(e, 0);
+			bpf_ringbuf_submit(e, events_flags());
 		}
 	}
 	/* Arms the request did not use (it failed before it was written, or

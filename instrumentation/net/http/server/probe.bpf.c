@@ -162,7 +162,7 @@ int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
 				if (e->status == 0)
 					e->status = 200; /* nothing written: finishRequest sends 200 */
 			}
-			bpf_ringbuf_submit(e, 0);
+			bpf_ringbuf_submit(e, events_flags());
 		}
 	}
 	bpf_map_delete_elem(&server_requests, &k);

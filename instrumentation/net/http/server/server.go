@@ -7,8 +7,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/binary"
 	"net"
 	"slices"
 	"strconv"
@@ -56,9 +54,8 @@ func New(sink func(exporter.Span)) *probe.Probe {
 		Failure:  probe.FailWarn,
 		Kinds:    []uint32{uint32(probeEventKindEVENT_KIND_HTTP_SERVER)},
 		Handle: func(t *probe.Target, raw []byte) {
-			var ev probeServerEvent
-			if binary.Read(bytes.NewReader(raw), binary.LittleEndian, &ev) == nil {
-				sink(toSpan(decode(ev), t.Clock))
+			if ev := probe.View[probeServerEvent](raw); ev != nil {
+				sink(toSpan(decode(*ev), t.Clock))
 			}
 		},
 	}
