@@ -91,7 +91,10 @@ type row struct {
 	HitsByProbe     map[string]float64 `json:"hits_per_request_by_probe,omitempty"`
 	// TrapRatio is (added p50) / (hits per request × one hit's cost): 1
 	// means the agent costs nothing beyond the traps themselves.
-	TrapRatio         float64 `json:"trap_ratio,omitempty"`
+	TrapRatio float64 `json:"trap_ratio,omitempty"`
+	// BPFUsPerRequest is the time the agent's programs ran per request
+	// (bpf_stats run time: the programs, not the traps around them).
+	BPFUsPerRequest   float64 `json:"bpf_us_per_request,omitempty"`
 	AgentCPUUsPerSpan float64 `json:"agent_cpu_us_per_span,omitempty"`
 	AgentPeakRSSKiB   int64   `json:"agent_peak_rss_kib,omitempty"`
 	// SpansPerRequest is spans received / requests sent; Want is what every
@@ -134,6 +137,7 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 				r.HitsByProbe[probe] += float64(n) / float64(total+1)
 				r.HitsPerRequest += float64(n) / float64(total+1)
 			}
+			r.BPFUsPerRequest = us(in.bpfTime) / float64(total+1)
 			if r.HitsPerRequest > 0 && res.Physical.UprobeHitNs > 0 {
 				r.TrapRatio = r.AddedP50Us * 1000 / (r.HitsPerRequest * res.Physical.UprobeHitNs)
 			}
@@ -157,7 +161,7 @@ func (res *results) write(w io.Writer) {
 	fmt.Fprintf(w, "physical limit: uprobe hit %.2f µs; ring buffer submit %.0f ns (wakeup; %d of %d woke the reader), %.0f ns (BPF_RB_NO_WAKEUP)\n\n",
 		res.Physical.UprobeHitNs/1000, res.Physical.SubmitWakeupNs, res.Physical.Wakeups, res.Physical.Ops, res.Physical.SubmitNoWakeupNs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\tp50 µs\tp99 µs\t+p50 µs\t+p99 µs\tthroughput\thits/req\t+p50/(hits×hit)\tagent CPU µs/span\tagent peak RSS MiB\tspans/req (want)\t")
+	fmt.Fprintln(tw, "config\tp50 µs\tp99 µs\t+p50 µs\t+p99 µs\tthroughput\thits/req\t+p50/(hits×hit)\tBPF µs/req\tagent CPU µs/span\tagent peak RSS MiB\tspans/req (want)\t")
 	for _, r := range res.Configs {
 		dash := func(v float64, f string) string {
 			if v == 0 {
@@ -165,9 +169,9 @@ func (res *results) write(w io.Writer) {
 			}
 			return fmt.Sprintf(f, v)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%+.0f\t%+.0f\t%.3f\t%s\t%s\t%s\t%s\t%.3f (%d)\t\n",
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%+.0f\t%+.0f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%.3f (%d)\t\n",
 			r.Config, r.P50Us, r.P99Us, r.AddedP50Us, r.AddedP99Us, r.ThroughputRatio,
-			dash(r.HitsPerRequest, "%.2f"), dash(r.TrapRatio, "%.2f"), dash(r.AgentCPUUsPerSpan, "%.1f"),
+			dash(r.HitsPerRequest, "%.2f"), dash(r.TrapRatio, "%.2f"), dash(r.BPFUsPerRequest, "%.1f"), dash(r.AgentCPUUsPerSpan, "%.1f"),
 			dash(float64(r.AgentPeakRSSKiB)/1024, "%.1f"), r.SpansPerRequest, r.Want)
 	}
 	tw.Flush()

@@ -67,7 +67,8 @@ type instance struct {
 	cpu1    time.Duration   // and when it ends
 	peakRSS int64           // the agent's VmHWM, KiB
 	runs    map[string]uint64
-	spans   int // received by the receiver
+	bpfTime time.Duration // in the agent's programs, all runs
+	spans   int           // received by the receiver
 }
 
 func (in *instance) service() string {
@@ -122,7 +123,10 @@ func startListening(cmd *exec.Cmd) (string, error) {
 	return addr, nil
 }
 
-var runsLine = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
+var (
+	runsLine    = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
+	runtimeLine = regexp.MustCompile(`(?m)^runtime_ns (\S+) (\d+)$`)
+)
 
 // stop ends the service (GET /quit) and, for the agent, reads its run
 // counts once it has flushed.
@@ -142,6 +146,10 @@ func (in *instance) stop() error {
 	in.runs = map[string]uint64{}
 	for _, m := range runsLine.FindAllStringSubmatch(in.stderr.String(), -1) {
 		in.runs[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
+	}
+	for _, m := range runtimeLine.FindAllStringSubmatch(in.stderr.String(), -1) {
+		ns, _ := strconv.ParseUint(m[2], 10, 64)
+		in.bpfTime += time.Duration(ns)
 	}
 	return nil
 }

@@ -223,11 +223,15 @@ func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
 	return agent.Config{Markers: rep.Add, Export: &exp, Probes: instrumentation.Settings{DBQueryText: text}, Inject: inject, Console: stderr, Logger: log}, nil
 }
 
-// writeStats prints --stats: "runs PROBE/PROGRAM N" lines and "inject
-// PATH OUTCOME N" lines, sorted.
+// writeStats prints --stats: "runs PROBE/PROGRAM N", "runtime_ns
+// PROBE/PROGRAM NS" (time spent in the program, traps not included) and
+// "inject PATH OUTCOME N" lines, sorted.
 func writeStats(w io.Writer, res agent.Result) {
 	for _, name := range slices.Sorted(maps.Keys(res.RunCounts)) {
 		fmt.Fprintf(w, "runs %s %d\n", name, res.RunCounts[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.RunTimes)) {
+		fmt.Fprintf(w, "runtime_ns %s %d\n", name, res.RunTimes[name].Nanoseconds())
 	}
 	if res.RunCounts == nil {
 		return

@@ -338,18 +338,19 @@ func (s *Session) Run() error {
 // Stop makes Run return once the events already submitted are handled.
 func (s *Session) Stop() error { return s.reader.Flush() }
 
-// RunCounts returns how often each attached program ran ("probe/program"),
-// which needs BPF statistics enabled (EnableStats).
-func (s *Session) RunCounts() (map[string]uint64, error) {
-	out := map[string]uint64{}
+// RunCounts returns how often each attached program ran ("probe/program")
+// and the time it ran for in all, which needs BPF statistics enabled
+// (EnableStats).
+func (s *Session) RunCounts() (map[string]uint64, map[string]time.Duration, error) {
+	runs, times := map[string]uint64{}, map[string]time.Duration{}
 	for name, p := range s.progs {
 		st, err := p.Stats()
 		if err != nil {
-			return nil, fmt.Errorf("stats of %s: %w", name, err)
+			return nil, nil, fmt.Errorf("stats of %s: %w", name, err)
 		}
-		out[name] = st.RunCount
+		runs[name], times[name] = st.RunCount, st.Runtime
 	}
-	return out, nil
+	return runs, times, nil
 }
 
 // Close detaches every probe and frees the BPF objects.

@@ -54,8 +54,9 @@ type Config struct {
 // Result describes a finished target.
 type Result struct {
 	ExitCode  int
-	Probes    []string          // probes that were attached
-	RunCounts map[string]uint64 // "probe/program" -> runs, when asked for
+	Probes    []string                 // probes that were attached
+	RunCounts map[string]uint64        // "probe/program" -> runs, when asked for
+	RunTimes  map[string]time.Duration // "probe/program" -> time run, in all
 	// Injection is the traceparent injection path that was active, and
 	// InjectOutcomes what became of the requests armed on the sk_msg path
 	// (with RunCounts).
@@ -225,7 +226,7 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (st
 		st := stats{inject: set.Inject}
 		var err error
 		if statsOff != nil {
-			st.runs, err = sess.RunCounts()
+			st.runs, st.times, err = sess.RunCounts()
 			statsOff()
 		}
 		if inj != nil {
@@ -240,12 +241,13 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (st
 // stats is what a session reports when it stops.
 type stats struct {
 	runs     map[string]uint64
+	times    map[string]time.Duration
 	inject   propagation.Injection
 	injected map[string]uint64
 }
 
 func (st stats) fill(res *Result) {
-	res.RunCounts, res.Injection, res.InjectOutcomes = st.runs, st.inject, st.injected
+	res.RunCounts, res.RunTimes, res.Injection, res.InjectOutcomes = st.runs, st.times, st.inject, st.injected
 }
 
 // chooseInjection picks the injection path for cfg on this host, and says
