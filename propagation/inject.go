@@ -63,17 +63,20 @@ func ParseInjection(s string) (string, error) {
 // path asked for by name that the host lacks is an error wrapping
 // ebpf.ErrNotSupported.
 func ChooseInjection(want string) (Injection, string, error) {
-	wu := WriteUserAllowed()
 	switch want {
 	case "off":
 		return InjectOff, "GLSOTEL_INJECT=off", nil
-	case "write_user":
+	case "sk_msg":
+		return InjectSockMsg, "GLSOTEL_INJECT=sk_msg", nil
+	}
+	// Only write_user and auto need the probe (it may mount securityfs
+	// and loads a program).
+	wu := WriteUserAllowed()
+	if want == "write_user" {
 		if wu != nil {
 			return InjectOff, "", fmt.Errorf("GLSOTEL_INJECT=write_user: %w", wu)
 		}
 		return InjectWriteUser, "GLSOTEL_INJECT=write_user", nil
-	case "sk_msg":
-		return InjectSockMsg, "GLSOTEL_INJECT=sk_msg", nil
 	}
 	if wu == nil {
 		return InjectWriteUser, "kernel lockdown is off and bpf_probe_write_user loads", nil

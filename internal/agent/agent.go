@@ -145,14 +145,14 @@ func Run(cfg Config, program string, args []string) (Result, error) {
 	} else if werr != nil {
 		return res, fmt.Errorf("wait for %s: %w", program, werr)
 	}
-	st, err := stop()
-	st.fill(&res)
+	err = stop(&res)
 	return res, err
 }
 
 // start loads and attaches the probes to pid and starts reading events. stop
-// (call it once) waits for pending events and returns the run counts.
-func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (stats, error), error) {
+// (call it once) waits for pending events and fills in res's run counts and
+// injection figures.
+func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Result) error, error) {
 	out := instrumentation.Outputs{Markers: cfg.Markers}
 	var consts map[string]any
 	var exp *exporter.Exporter
@@ -222,32 +222,20 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func() (st
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Run() }()
-	stop := func() (stats, error) {
-		st := stats{inject: set.Inject}
+	stop := func(res *Result) error {
+		res.Injection = set.Inject
 		var err error
 		if statsOff != nil {
-			st.runs, st.times, err = sess.RunCounts()
+			res.RunCounts, res.RunTimes, err = sess.RunCounts()
 			statsOff()
 		}
 		if inj != nil {
-			st.injected = inj.Outcomes()
+			res.InjectOutcomes = inj.Outcomes()
 		}
 		err = errors.Join(err, sess.Stop(), <-done, closeInjector())
-		return st, errors.Join(err, shutdown())
+		return errors.Join(err, shutdown())
 	}
 	return sess, stop, nil
-}
-
-// stats is what a session reports when it stops.
-type stats struct {
-	runs     map[string]uint64
-	times    map[string]time.Duration
-	inject   propagation.Injection
-	injected map[string]uint64
-}
-
-func (st stats) fill(res *Result) {
-	res.RunCounts, res.RunTimes, res.Injection, res.InjectOutcomes = st.runs, st.times, st.inject, st.injected
 }
 
 // chooseInjection picks the injection path for cfg on this host, and says
@@ -321,8 +309,7 @@ func Attach(cfg Config, pid int, stop <-chan struct{}) (Result, error) {
 	case <-stop:
 	}
 	res := Result{Probes: sess.Active()}
-	st, err := finish()
-	st.fill(&res)
+	err = finish(&res)
 	return res, err
 }
 
