@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight for throughput (closed loop)")
 	flag.IntVar(&opts.HitCalls, "hit-calls", 20000, "calls timed for the uprobe hit cost")
 	flag.IntVar(&opts.Records, "records", 200000, "ring buffer submits timed")
+	flag.StringVar(&opts.CPUProfile, "cpuprofile", "", "profile each agent (CPU and allocations) into `DIR`/<config>[.allocs].pprof (go tool pprof)")
 	out := flag.String("out", "bench/results/latest.json", "JSON results ('' for none)")
 	flag.Parse()
 	res, err := runBench(context.Background(), opts, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })

@@ -50,6 +50,7 @@ type options struct {
 	Concurrency int
 	HitCalls    int // calls timed for the uprobe hit cost
 	Records     int // ring buffer submits timed
+	CPUProfile  string `json:"-"` // directory for the agents' CPU profiles ("": none)
 }
 
 // instance is one config's running service.
@@ -77,7 +78,7 @@ func (in *instance) service() string {
 
 // start runs the service (under glsotel for agent configs), exporting to
 // recv, calling upstream.
-func (in *instance) start(glsotel, svc, upstream string, recv *receiver) error {
+func (in *instance) start(glsotel, svc, upstream string, recv *receiver, profDir string) error {
 	args := []string{svc, "serve", "127.0.0.1:0", upstream}
 	if in.cfg.inproc {
 		args = append(args, "--inproc")
@@ -93,6 +94,10 @@ func (in *instance) start(glsotel, svc, upstream string, recv *receiver) error {
 	in.cmd.Env = append(os.Environ(), "OTEL_SDK_DISABLED=false", "OTEL_TRACES_EXPORTER=otlp",
 		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc", "OTEL_EXPORTER_OTLP_ENDPOINT="+recv.endpoint,
 		"OTEL_TRACES_SAMPLER="+sampler, "OTEL_SERVICE_NAME="+in.service(), "OTEL_RESOURCE_ATTRIBUTES=")
+	if in.cfg.agent && profDir != "" {
+		in.cmd.Env = append(in.cmd.Env, "GLSOTEL_CPUPROFILE="+filepath.Join(profDir, in.service()+".pprof"),
+			"GLSOTEL_MEMPROFILE="+filepath.Join(profDir, in.service()+".allocs.pprof"))
+	}
 	in.cmd.Stderr = &in.stderr
 	addr, err := startListening(in.cmd)
 	if err != nil {
@@ -231,7 +236,7 @@ func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*i
 	}()
 	for _, c := range configs {
 		in := &instance{cfg: c}
-		if err := in.start(glsotel, svc, "http://"+upAddr, recv); err != nil {
+		if err := in.start(glsotel, svc, "http://"+upAddr, recv, opts.CPUProfile); err != nil {
 			return nil, err
 		}
 		ins = append(ins, in)

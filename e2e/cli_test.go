@@ -6,6 +6,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,6 +182,8 @@ func TestBadInput(t *testing.T) {
 		{"invalid injection", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "GLSOTEL_INJECT=always"), "GLSOTEL_INJECT"},
 		{"inspect a non-Go program", exec.Command(glsotelBin, "inspect", "/bin/true"), "not a Go binary"},
 		{"attach to no process", exec.Command(glsotelBin, "attach", "--pid", "999999999"), "process 999999999"},
+		{"bad self-metrics address", withEnv(exec.Command(glsotelBin, "run", "--", fixture(t), "demo"), "GLSOTEL_METRICS_ADDR=localhost"), "GLSOTEL_METRICS_ADDR \"localhost\": want HOST:PORT"},
+		{"busy self-metrics port", exec.Command(glsotelBin, "run", "--metrics", busyAddr(t), "--", fixture(t), "demo"), "self-metrics address"},
 		{"bad flag", exec.Command(glsotelBin, "run", "--frob", "--", "/bin/true"), "flag provided but not defined"},
 		{"not privileged", unprivileged(t, "run", "--", fixture(t), "demo"), "needs root, or CAP_BPF and CAP_PERFMON"},
 	} {
@@ -194,6 +197,16 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// busyAddr is an address some listener holds until the test ends.
+func busyAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
 }
 
 func withEnv(cmd *exec.Cmd, kv ...string) *exec.Cmd {

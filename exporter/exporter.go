@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -77,7 +76,7 @@ func New(ctx context.Context, cfg Config, t Target, out io.Writer, opts ...Optio
 	}
 	silenceSDKErrors()
 	acct := &accounting{limit: int64(cfg.BatchMaxQueueSize)}
-	proc := sdktrace.NewBatchSpanProcessor(countingExporter{exp, acct},
+	proc := sdktrace.NewBatchSpanProcessor(countingExporter{exp, acct, cfg.Exporter != "console"},
 		sdktrace.WithMaxQueueSize(cfg.BatchMaxQueueSize),
 		sdktrace.WithMaxExportBatchSize(cfg.BatchMaxExportSize),
 		sdktrace.WithBatchTimeout(cfg.BatchScheduleDelay),
@@ -154,19 +153,7 @@ func (e *Exporter) Export(s Span) {
 	if e.proc == nil || !s.Sampled || !e.acct.admit() {
 		return
 	}
-	flags := trace.FlagsSampled
-	ts, _ := trace.ParseTraceState(s.TraceState) // invalid: dropped, as a propagator would
-	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.SpanID, TraceFlags: flags, TraceState: ts})
-	var parent trace.SpanContext
-	if s.Parent.IsValid() {
-		parent = trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.Parent, TraceFlags: flags, TraceState: ts, Remote: s.RemoteParent})
-	}
-	e.proc.OnEnd(tracetest.SpanStub{
-		Name: s.Name, SpanContext: sc, Parent: parent, SpanKind: s.Kind,
-		StartTime: s.Start, EndTime: s.End, Attributes: s.Attributes,
-		Status:   sdktrace.Status{Code: s.Status, Description: s.StatusMsg},
-		Resource: e.res, InstrumentationScope: scope,
-	}.Snapshot())
+	e.proc.OnEnd(newReadOnly(s, e.res))
 }
 
 // Shutdown flushes queued spans and stops the exporter, within ctx.
@@ -181,6 +168,23 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("flush spans: %w", err)
 	}
 	return nil
+}
+
+// CountRingFull makes Loss include the spans n reports lost before they
+// reached the agent (the BPF ring buffer's drop counters). n must be safe
+// to call from any goroutine; it is called when Loss is.
+func (e *Exporter) CountRingFull(n func() uint64) {
+	if e.acct != nil {
+		e.acct.ringFull.Store(&n)
+	}
+}
+
+// Exported returns how many spans were delivered so far.
+func (e *Exporter) Exported() uint64 {
+	if e.acct == nil {
+		return 0
+	}
+	return e.acct.exported.Load()
 }
 
 // Loss returns how many spans were lost so far.

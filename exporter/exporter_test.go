@@ -145,6 +145,35 @@ func TestOTLPGRPC(t *testing.T) {
 	checkExported(t, recv.Spans())
 }
 
+// Delivered spans are counted, and spans the BPF side lost at a full ring
+// buffer are reported with the rest.
+func TestAccounting(t *testing.T) {
+	recv := otlptest.Start(t)
+	var logs syncBuffer
+	e, err := New(context.Background(), config(t, map[string]string{
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": recv.Endpoint,
+	}), target, nil, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithLossReportInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.CountRingFull(func() uint64 { return 7 })
+	for _, s := range sampleTrace() {
+		e.Export(s)
+	}
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Exported(); got != 3 {
+		t.Errorf("Exported() = %d, want the 3 sampled spans", got)
+	}
+	if got := e.Loss(); got != (Loss{RingFull: 7}) {
+		t.Errorf("Loss() = %+v, want 7 lost at the ring buffer", got)
+	}
+	if !strings.Contains(logs.String(), `msg="spans lost" ring_buffer_full=7 queue_full=0 export_failed=0 total=7`) {
+		t.Errorf("the final report names the ring buffer loss:\n%s", logs.String())
+	}
+}
+
 // With the collector unreachable, Export never blocks the agent (the SDK
 // drops what its bounded queue cannot hold), and Shutdown is bounded.
 func TestUnreachableCollector(t *testing.T) {

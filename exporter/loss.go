@@ -44,6 +44,9 @@ func silenceSDKErrors() {
 
 // Loss counts spans that did not reach the backend.
 type Loss struct {
+	// RingFull: never reached the agent, because the BPF ring buffer was
+	// full when the span ended (the agent fell behind).
+	RingFull uint64
 	// QueueFull: dropped because the batch queue (OTEL_BSP_MAX_QUEUE_SIZE)
 	// was full, i.e. the exporter could not keep up.
 	QueueFull uint64
@@ -57,6 +60,8 @@ type Loss struct {
 // counted here, and so is every span in a failed export.
 type accounting struct {
 	limit     int64
+	exported  atomic.Uint64 // delivered
+	ringFull  atomic.Pointer[func() uint64]
 	inflight  atomic.Int64 // handed to the processor, not yet exported or failed
 	queueFull atomic.Uint64
 	failed    atomic.Uint64
@@ -73,20 +78,35 @@ func (a *accounting) admit() bool {
 	return true
 }
 
-func (a *accounting) loss() Loss { return Loss{QueueFull: a.queueFull.Load(), Failed: a.failed.Load()} }
+func (a *accounting) loss() Loss {
+	l := Loss{QueueFull: a.queueFull.Load(), Failed: a.failed.Load()}
+	if f := a.ringFull.Load(); f != nil {
+		l.RingFull = (*f)()
+	}
+	return l
+}
 
 // countingExporter settles the accounting as batches finish.
 type countingExporter struct {
 	sdktrace.SpanExporter
 	acct *accounting
+	// release: the exporter keeps nothing once ExportSpans returns (OTLP;
+	// not the console, which prints whole traces at the end), so the spans
+	// go back to the pool.
+	release bool
 }
 
 func (c countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	err := c.SpanExporter.ExportSpans(ctx, spans)
+	if c.release {
+		release(spans)
+	}
 	c.acct.inflight.Add(-int64(len(spans)))
 	if err != nil {
 		c.acct.failed.Add(uint64(len(spans)))
 		c.acct.lastErr.Store(err.Error())
+	} else {
+		c.acct.exported.Add(uint64(len(spans)))
 	}
 	return err
 }
@@ -123,7 +143,11 @@ func (r *reporter) report() {
 		return
 	}
 	last, _ := r.acct.lastErr.Load().(string)
-	r.log.Warn("spans lost", "queue_full", now.QueueFull-r.reported.QueueFull,
-		"export_failed", now.Failed-r.reported.Failed, "total", now.QueueFull+now.Failed, "last_error", last)
+	args := []any{"ring_buffer_full", now.RingFull - r.reported.RingFull, "queue_full", now.QueueFull - r.reported.QueueFull,
+		"export_failed", now.Failed - r.reported.Failed, "total", now.RingFull + now.QueueFull + now.Failed}
+	if last != "" {
+		args = append(args, "last_error", last)
+	}
+	r.log.Warn("spans lost", args...)
 	r.reported = now
 }

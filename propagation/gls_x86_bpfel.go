@@ -36,6 +36,7 @@ type glsGlsKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	glsMapEventDrops                = "event_drops"
 	glsMapEvents                    = "events"
 	glsMapGlsContexts               = "gls_contexts"
 	glsMapGlsEnded                  = "gls_ended"
@@ -93,6 +94,7 @@ type glsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type glsMapSpecs struct {
+	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded    *ebpf.MapSpec `ebpf:"gls_ended"`
@@ -126,6 +128,7 @@ func (o *glsObjects) Close() error {
 //
 // It can be passed to loadGlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type glsMaps struct {
+	EventDrops  *ebpf.Map `ebpf:"event_drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded    *ebpf.Map `ebpf:"gls_ended"`
@@ -133,6 +136,7 @@ type glsMaps struct {
 
 func (m *glsMaps) Close() error {
 	return _GlsClose(
+		m.EventDrops,
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -43,19 +44,36 @@ const usage = `usage:
 const exitUsage = 2
 
 func main() {
-	// GLSOTEL_CPUPROFILE=FILE profiles the agent itself (go tool pprof FILE):
-	// where its CPU time per span goes.
+	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stderr) }))
+}
+
+// profiled runs f under the profiles the environment asks for:
+// GLSOTEL_CPUPROFILE=FILE and GLSOTEL_MEMPROFILE=FILE (allocations, written
+// at exit) profile the agent itself (go tool pprof FILE), to see where its
+// CPU time and allocations per span go.
+func profiled(f func() int) int {
 	if path := os.Getenv("GLSOTEL_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			code := run(os.Args[1:], os.Stderr)
-			pprof.StopCPUProfile()
-			f.Close()
-			os.Exit(code)
+		out, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(out)
 		}
-		fmt.Fprintln(os.Stderr, "glsotel: GLSOTEL_CPUPROFILE: cannot profile to", path)
-		os.Exit(exitUsage)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "glsotel: GLSOTEL_CPUPROFILE:", err)
+			return exitUsage
+		}
+		defer out.Close()
+		defer pprof.StopCPUProfile()
 	}
-	os.Exit(run(os.Args[1:], os.Stderr))
+	if path := os.Getenv("GLSOTEL_MEMPROFILE"); path != "" {
+		out, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "glsotel: GLSOTEL_MEMPROFILE:", err)
+			return exitUsage
+		}
+		defer out.Close()
+		defer pprof.Lookup("allocs").WriteTo(out, 0)
+	}
+	return f()
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -88,7 +106,8 @@ func run(args []string, stderr io.Writer) int {
 
 func cmdRun(args []string, stderr io.Writer) (int, error) {
 	fs := newFlags("run", stderr)
-	stats := fs.Bool("stats", false, "print how often each BPF program ran (uprobe hits) when the program exits")
+	stats := fs.Bool("stats", false, "print how often each BPF program ran (uprobe hits) and what became of the spans when the program exits")
+	metrics := metricsFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -100,7 +119,10 @@ func cmdRun(args []string, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cfg.RunCounts = *stats
+	if err := checkMetricsAddr(*metrics); err != nil {
+		return 0, err
+	}
+	cfg.RunCounts, cfg.MetricsAddr = *stats, *metrics
 	res, err := agent.Run(cfg, fs.Arg(0), fs.Args()[1:])
 	if err != nil {
 		return 0, err
@@ -114,7 +136,8 @@ func cmdAttach(args []string, stderr io.Writer) (int, error) {
 	fs := newFlags("attach", stderr)
 	pid := fs.String("pid", os.Getenv("GLSOTEL_TARGET_PID"), "process id of the Go program to instrument (default $GLSOTEL_TARGET_PID)")
 	exe := fs.String("exe", os.Getenv("GLSOTEL_TARGET_EXE"), "wait for a process running this executable, attach, and re-attach when it restarts (default $GLSOTEL_TARGET_EXE)")
-	stats := fs.Bool("stats", false, "print how often each BPF program ran (uprobe hits) when detaching")
+	stats := fs.Bool("stats", false, "print how often each BPF program ran (uprobe hits) and what became of the spans when detaching")
+	metrics := metricsFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -133,7 +156,10 @@ func cmdAttach(args []string, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cfg.RunCounts = *stats
+	if err := checkMetricsAddr(*metrics); err != nil {
+		return 0, err
+	}
+	cfg.RunCounts, cfg.MetricsAddr = *stats, *metrics
 	stop := make(chan struct{})
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -226,6 +252,24 @@ func config(rep *glsmarker.Report, stderr io.Writer) (agent.Config, error) {
 // writeStats prints --stats: "runs PROBE/PROGRAM N", "runtime_ns
 // PROBE/PROGRAM NS" (time spent in the program, traps not included) and
 // "inject PATH OUTCOME N" lines, sorted.
+// metricsFlag is --metrics, for the commands that attach.
+func metricsFlag(fs *flag.FlagSet) *string {
+	return fs.String("metrics", os.Getenv("GLSOTEL_METRICS_ADDR"),
+		"serve the agent's self-metrics (spans exported and lost, CPU, memory) at http://`HOST:PORT`/metrics (default $GLSOTEL_METRICS_ADDR; off when empty)")
+}
+
+// checkMetricsAddr rejects a --metrics value that is not HOST:PORT before
+// anything starts (a busy port is found when the agent listens).
+func checkMetricsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("--metrics / GLSOTEL_METRICS_ADDR %q: want HOST:PORT (%w)", addr, err)
+	}
+	return nil
+}
+
 func writeStats(w io.Writer, res agent.Result) {
 	for _, name := range slices.Sorted(maps.Keys(res.RunCounts)) {
 		fmt.Fprintf(w, "runs %s %d\n", name, res.RunCounts[name])
@@ -236,6 +280,9 @@ func writeStats(w io.Writer, res agent.Result) {
 	if res.RunCounts == nil {
 		return
 	}
+	fmt.Fprintf(w, "spans exported %d\n", res.SpansExported)
+	fmt.Fprintf(w, "spans lost ring_buffer_full %d\nspans lost queue_full %d\nspans lost export_failed %d\n",
+		res.Loss.RingFull, res.Loss.QueueFull, res.Loss.Failed)
 	for _, name := range slices.Sorted(maps.Keys(res.InjectOutcomes)) {
 		fmt.Fprintf(w, "inject %s %s %d\n", res.Injection, name, res.InjectOutcomes[name])
 	}

@@ -36,8 +36,10 @@ static __always_inline __u64 marker_of(const struct gls_entry *e)
 static __always_inline void emit(__u32 kind, __u64 g, __u64 goid, __u64 value, __u64 origin, __u64 expect)
 {
 	struct marker_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev)
+	if (!ev) {
+		count_drop(kind);
 		return;
+	}
 	ev->kind = kind;
 	ev->_pad = 0;
 	ev->goid = goid;

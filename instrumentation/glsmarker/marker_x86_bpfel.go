@@ -21,6 +21,7 @@ const (
 	markerEventKindEVENT_KIND_HTTP_SERVER markerEventKind = 3
 	markerEventKindEVENT_KIND_HTTP_CLIENT markerEventKind = 4
 	markerEventKindEVENT_KIND_DB_CLIENT   markerEventKind = 5
+	markerEventKindEVENT_KIND_MAX         markerEventKind = 6
 )
 
 type markerMarkerEvent struct {
@@ -38,6 +39,7 @@ type markerMarkerEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	markerMapEventDrops             = "event_drops"
 	markerMapEvents                 = "events"
 	markerMapGlsContexts            = "gls_contexts"
 	markerMapGlsEnded               = "gls_ended"
@@ -101,6 +103,7 @@ type markerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type markerMapSpecs struct {
+	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded    *ebpf.MapSpec `ebpf:"gls_ended"`
@@ -136,6 +139,7 @@ func (o *markerObjects) Close() error {
 //
 // It can be passed to loadMarkerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type markerMaps struct {
+	EventDrops  *ebpf.Map `ebpf:"event_drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded    *ebpf.Map `ebpf:"gls_ended"`
@@ -143,6 +147,7 @@ type markerMaps struct {
 
 func (m *markerMaps) Close() error {
 	return _MarkerClose(
+		m.EventDrops,
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,

@@ -17,8 +17,12 @@ import (
 	"github.com/glsotel/glsotel/offsets"
 )
 
-// EventsMap is the ring buffer every probe writes to (bpf/include/glsotel/common.h).
-const EventsMap = "events"
+// EventsMap is the ring buffer every probe writes to, and DropsMap counts
+// per event kind what did not fit in it (bpf/include/glsotel/common.h).
+const (
+	EventsMap = "events"
+	DropsMap  = "event_drops"
+)
 
 // Session is a set of probes loaded for one target binary and attached to
 // one process. Its methods are safe to call from one goroutine at a time,
@@ -30,6 +34,7 @@ type Session struct {
 	links    []link.Link
 	progs    map[string]*ebpf.Program // "probe/program" -> program
 	handlers map[uint32]func(*Target, []byte)
+	kinds    map[uint32]string // event kind -> probe
 	target   *Target
 	reader   *ringbuf.Reader
 	active   []string
@@ -61,6 +66,7 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 		shared:   map[string]*ebpf.Map{},
 		progs:    map[string]*ebpf.Program{},
 		handlers: map[uint32]func(*Target, []byte){},
+		kinds:    map[uint32]string{},
 		target:   &Target{Bin: bin, Clock: NewClock()},
 	}
 	if mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid)); err == nil {
@@ -184,7 +190,7 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 			repl[name] = m
 		}
 	}
-	for _, name := range slices.Concat([]string{EventsMap}, opts.SharedMaps, p.Shared) {
+	for _, name := range slices.Concat([]string{EventsMap, DropsMap}, opts.SharedMaps, p.Shared) {
 		ms, ok := spec.Maps[name]
 		if !ok {
 			continue
@@ -237,6 +243,7 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 	}
 	for _, k := range p.Kinds {
 		s.handlers[k] = p.Handle
+		s.kinds[k] = p.Name
 	}
 	return nil
 }
@@ -351,6 +358,31 @@ func (s *Session) RunCounts() (map[string]uint64, map[string]time.Duration, erro
 		runs[name], times[name] = st.RunCount, st.Runtime
 	}
 	return runs, times, nil
+}
+
+// Drops returns how many events each probe lost so far because the ring
+// buffer was full (the agent fell behind), by probe name; probes that lost
+// none are left out. Safe to call concurrently with Run.
+func (s *Session) Drops() (map[string]uint64, error) {
+	m, ok := s.shared[DropsMap]
+	if !ok {
+		return nil, nil
+	}
+	out := map[string]uint64{}
+	for k, name := range s.kinds {
+		var perCPU []uint64
+		if err := m.Lookup(k, &perCPU); err != nil {
+			return nil, fmt.Errorf("read %s[%d]: %w", DropsMap, k, err)
+		}
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		if n > 0 {
+			out[name] += n
+		}
+	}
+	return out, nil
 }
 
 // Close detaches every probe and frees the BPF objects.

@@ -46,6 +46,9 @@ type Config struct {
 	// RunCounts asks for per-program BPF run counts in the Result (enables
 	// kernel BPF statistics while the agent runs).
 	RunCounts bool
+	// MetricsAddr, when set, serves the agent's self-metrics (Prometheus
+	// text format) at http://MetricsAddr/metrics.
+	MetricsAddr string
 	// Stdin, Stdout, Stderr of a started program (default: the agent's).
 	Stdin          *os.File
 	Stdout, Stderr *os.File
@@ -62,6 +65,9 @@ type Result struct {
 	// (with RunCounts).
 	Injection      propagation.Injection
 	InjectOutcomes map[string]uint64
+	// SpansExported and Loss: what became of the spans.
+	SpansExported uint64
+	Loss          exporter.Loss
 }
 
 // UsageError is bad input from the user (no such program, not a Go binary,
@@ -217,12 +223,50 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		shutdown()
 		return nil, nil, fmt.Errorf("%s (%s): %w", bin.Path, bin.GoVersion, err)
 	}
+	figures := func() Figures {
+		var f Figures
+		f.EventsLost, _ = sess.Drops()
+		if exp != nil {
+			f.SpansExported, f.Loss = exp.Exported(), exp.Loss()
+		}
+		f.Injection = set.Inject.String()
+		if inj != nil {
+			f.InjectOutcomes = inj.Outcomes()
+		}
+		processFigures(&f)
+		return f
+	}
+	if exp != nil {
+		exp.CountRingFull(func() uint64 {
+			lost, _ := sess.Drops()
+			var n uint64
+			for _, v := range lost {
+				n += v
+			}
+			return n
+		})
+	}
+	stopMetrics := func() {}
+	if cfg.MetricsAddr != "" {
+		var addr string
+		if addr, stopMetrics, err = serveMetrics(cfg.MetricsAddr, figures); err != nil {
+			sess.Close()
+			if statsOff != nil {
+				statsOff()
+			}
+			closeInjector()
+			shutdown()
+			return nil, nil, err
+		}
+		logger(cfg).Info("self-metrics", "url", "http://"+addr+"/metrics")
+	}
 	if cfg.Logger != nil {
 		cfg.Logger.Info("attached", "pid", pid, "exe", bin.Path, "go", bin.GoVersion.String(), "probes", strings.Join(sess.Active(), ","))
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Run() }()
 	stop := func(res *Result) error {
+		stopMetrics()
 		res.Injection = set.Inject
 		var err error
 		if statsOff != nil {
@@ -233,7 +277,11 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 			res.InjectOutcomes = inj.Outcomes()
 		}
 		err = errors.Join(err, sess.Stop(), <-done, closeInjector())
-		return errors.Join(err, shutdown())
+		err = errors.Join(err, shutdown())
+		if exp != nil {
+			res.SpansExported, res.Loss = exp.Exported(), exp.Loss()
+		}
+		return err
 	}
 	return sess, stop, nil
 }

@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	physicalMapEventDrops      = "event_drops"
 	physicalMapEvents          = "events"
 	physicalProgSubmitNoWakeup = "submit_no_wakeup"
 	physicalProgSubmitWakeup   = "submit_wakeup"
@@ -80,7 +81,8 @@ type physicalProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type physicalMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
+	EventDrops *ebpf.MapSpec `ebpf:"event_drops"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
 }
 
 // physicalVariableSpecs contains global variables before they are loaded into the kernel.
@@ -112,11 +114,13 @@ func (o *physicalObjects) Close() error {
 //
 // It can be passed to loadPhysicalObjects or ebpf.CollectionSpec.LoadAndAssign.
 type physicalMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
+	EventDrops *ebpf.Map `ebpf:"event_drops"`
+	Events     *ebpf.Map `ebpf:"events"`
 }
 
 func (m *physicalMaps) Close() error {
 	return _PhysicalClose(
+		m.EventDrops,
 		m.Events,
 	)
 }

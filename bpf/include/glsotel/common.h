@@ -38,6 +38,7 @@ enum event_kind {
 	EVENT_KIND_HTTP_SERVER = 3,
 	EVENT_KIND_HTTP_CLIENT = 4,
 	EVENT_KIND_DB_CLIENT = 5,
+	EVENT_KIND_MAX,
 };
 
 /* One ring buffer for every probe, shared through map replacement. */
@@ -45,6 +46,23 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
+
+/* Events lost because the ring buffer was full (the agent fell behind),
+ * per kind. Per-CPU: counting never contends. User space sums and
+ * reports them (probe.Session.Drops). Shared like events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EVENT_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} event_drops SEC(".maps");
+
+static __always_inline void count_drop(__u32 kind)
+{
+	__u64 *n = bpf_map_lookup_elem(&event_drops, &kind);
+	if (n)
+		*n += 1;
+}
 
 /* Events are handed over without waking the reader: a wakeup costs the
  * traced thread about as much as a uprobe hit. The reader polls the ring

@@ -127,7 +127,8 @@ static __always_inline int db_end(struct pt_regs *regs, __u64 err_itab)
 		return 0;
 	e->span.end_ns = bpf_ktime_get_ns();
 	e->err_itab = err_itab;
-	bpf_ringbuf_output(&events, e, __builtin_offsetof(struct db_event, text) + text_bytes(e->text_len), events_flags());
+	if (bpf_ringbuf_output(&events, e, __builtin_offsetof(struct db_event, text) + text_bytes(e->text_len), events_flags()))
+		count_drop(EVENT_KIND_DB_CLIENT);
 	bpf_map_delete_elem(&db_calls, &k);
 	return 0;
 }

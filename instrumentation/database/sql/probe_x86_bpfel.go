@@ -61,6 +61,7 @@ const (
 	probeEventKindEVENT_KIND_HTTP_SERVER probeEventKind = 3
 	probeEventKindEVENT_KIND_HTTP_CLIENT probeEventKind = 4
 	probeEventKindEVENT_KIND_DB_CLIENT   probeEventKind = 5
+	probeEventKindEVENT_KIND_MAX         probeEventKind = 6
 )
 
 // Names of all BPF objects in the ELF.
@@ -70,6 +71,7 @@ const (
 	probeMapCtxOwners                               = "ctx_owners"
 	probeMapDbCalls                                 = "db_calls"
 	probeMapDbScratch                               = "db_scratch"
+	probeMapEventDrops                              = "event_drops"
 	probeMapEvents                                  = "events"
 	probeMapGlsContexts                             = "gls_contexts"
 	probeMapGlsEnded                                = "gls_ended"
@@ -213,6 +215,7 @@ type probeMapSpecs struct {
 	CtxOwners   *ebpf.MapSpec `ebpf:"ctx_owners"`
 	DbCalls     *ebpf.MapSpec `ebpf:"db_calls"`
 	DbScratch   *ebpf.MapSpec `ebpf:"db_scratch"`
+	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded    *ebpf.MapSpec `ebpf:"gls_ended"`
@@ -266,6 +269,7 @@ type probeMaps struct {
 	CtxOwners   *ebpf.Map `ebpf:"ctx_owners"`
 	DbCalls     *ebpf.Map `ebpf:"db_calls"`
 	DbScratch   *ebpf.Map `ebpf:"db_scratch"`
+	EventDrops  *ebpf.Map `ebpf:"event_drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded    *ebpf.Map `ebpf:"gls_ended"`
@@ -276,6 +280,7 @@ func (m *probeMaps) Close() error {
 		m.CtxOwners,
 		m.DbCalls,
 		m.DbScratch,
+		m.EventDrops,
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,

@@ -97,7 +97,7 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 			// The event is cut after the statement's bytes.
 			clear(full[copy(full, raw):])
 			ev := probe.View[probeDbEvent](full)
-			e := decode(*ev)
+			e := decode(ev) // e.text is in full: used before the next event
 			c := connector{ev.ConnectorItab, ev.ConnectorData, ev.DriverItab}
 			db, ok := dbs[c]
 			if !ok {
@@ -129,6 +129,41 @@ type connector struct{ itab, data, driverItab uint64 }
 type database struct {
 	system   string // db.system.name
 	endpoint sqlconv.Endpoint
+	// stmts keeps what each statement text turns into: programs repeat
+	// their statements, and summarizing and sanitizing one costs more
+	// than the rest of its span (nil: nothing kept).
+	stmts map[string]stmt
+}
+
+// stmt is what spans of one statement text share.
+type stmt struct{ text, operation, collection, sanitized, name string }
+
+// maxStmts bounds a database's statement cache; when full it is cleared.
+const maxStmts = 1024
+
+// statement summarizes the statement b (whole bytes long; b may be its
+// start) and, for mode sanitized, sanitizes it.
+func (db database) statement(b []byte, whole uint64, mode QueryText) stmt {
+	cache := db.stmts != nil && whole == uint64(len(b)) // a cut statement is not kept
+	if cache {
+		if st, ok := db.stmts[string(b)]; ok {
+			return st
+		}
+	}
+	var st stmt
+	st.text = sqlconv.Clean(statement(b, whole))
+	st.operation, st.collection = sqlconv.Summary(st.text, db.system)
+	st.name = sqlconv.SpanName(st.operation, st.collection, db.system)
+	if mode == QueryTextSanitized && st.text != "" {
+		st.sanitized = sqlconv.Sanitize(st.text, db.system)
+	}
+	if cache {
+		if len(db.stmts) >= maxStmts {
+			clear(db.stmts)
+		}
+		db.stmts[string(b)] = st
+	}
+	return st
 }
 
 // describe names the driver of a database and, when its connector keeps
@@ -152,7 +187,7 @@ func describe(t *probe.Target, c connector) database {
 		}
 	}
 	system := sqlconv.System(typ)
-	return database{system: system, endpoint: sqlconv.ParseDSN(system, dsn)}
+	return database{system: system, endpoint: sqlconv.ParseDSN(system, dsn), stmts: map[string]stmt{}}
 }
 
 // dsnMax bounds how much of a data source name is read.
@@ -198,7 +233,7 @@ type event struct {
 	errType string // "" when the call returned no error
 }
 
-func decode(ev probeDbEvent) event {
+func decode(ev *probeDbEvent) event {
 	s := ev.Span
 	n := min(ev.TextLen, uint64(len(ev.Text)))
 	return event{
@@ -207,22 +242,26 @@ func decode(ev probeDbEvent) event {
 			Flags: s.Sc.Flags, Parent: s.ParentSpanId, ParentRemote: s.ParentRemote != 0,
 		},
 		op:      op(ev.Op),
-		text:    slices.Clone(ev.Text[:n]),
+		text:    ev.Text[:n],
 		textLen: ev.TextLen,
 	}
 }
 
+// attrCap fits every attribute a span can have: one allocation.
+const attrCap = 9
+
 // toSpan applies the database client semantic conventions.
 func toSpan(e event, db database, mode QueryText, clock probe.Clock) exporter.Span {
-	text := sqlconv.Clean(statement(e.text, e.textLen))
-	operation, collection := sqlconv.Summary(text, db.system)
-	if name, ok := opNames[e.op]; ok {
-		operation = name
+	st := db.statement(e.text, e.textLen, mode)
+	text, operation, collection, name := st.text, st.operation, st.collection, st.name
+	if opName, ok := opNames[e.op]; ok {
+		operation = opName
 		if e.op != op(probeDbOpDB_OP_PREPARE) {
 			collection = ""
 		}
+		name = sqlconv.SpanName(operation, collection, db.system)
 	}
-	attrs := []attribute.KeyValue{attribute.String("db.system.name", db.system)}
+	attrs := append(make([]attribute.KeyValue, 0, attrCap), attribute.String("db.system.name", db.system))
 	if db.endpoint.Namespace != "" {
 		attrs = append(attrs, attribute.String("db.namespace", db.endpoint.Namespace))
 	}
@@ -235,7 +274,7 @@ func toSpan(e event, db database, mode QueryText, clock probe.Clock) exporter.Sp
 	if text != "" {
 		switch mode {
 		case QueryTextSanitized:
-			attrs = append(attrs, attribute.String("db.query.text", sqlconv.Sanitize(text, db.system)))
+			attrs = append(attrs, attribute.String("db.query.text", st.sanitized))
 		case QueryTextRaw:
 			attrs = append(attrs, attribute.String("db.query.text", text))
 		}
@@ -246,7 +285,7 @@ func toSpan(e event, db database, mode QueryText, clock probe.Clock) exporter.Sp
 			attrs = append(attrs, attribute.Int("server.port", db.endpoint.Port))
 		}
 	}
-	s := e.base.Span(sqlconv.SpanName(operation, collection, db.system), trace.SpanKindClient, clock)
+	s := e.base.Span(name, trace.SpanKindClient, clock)
 	if e.errType != "" {
 		s.Status = codes.Error
 		attrs = append(attrs, attribute.String("error.type", e.errType))

@@ -135,11 +135,16 @@ func TestToSpan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			s := toSpan(tt.e, tt.db, tt.mode, probe.Clock{})
-			if s.Name != tt.wantName || s.Kind != trace.SpanKindClient || s.Status != tt.wantStatus {
-				t.Errorf("name %q kind %v status %v, want %q client %v", s.Name, s.Kind, s.Status, tt.wantName, tt.wantStatus)
+			cached := tt.db
+			cached.stmts = map[string]stmt{}
+			// Without the statement cache, then with it: missed, then hit.
+			for _, db := range []database{tt.db, cached, cached} {
+				s := toSpan(tt.e, db, tt.mode, probe.Clock{})
+				if s.Name != tt.wantName || s.Kind != trace.SpanKindClient || s.Status != tt.wantStatus {
+					t.Errorf("name %q kind %v status %v, want %q client %v", s.Name, s.Kind, s.Status, tt.wantName, tt.wantStatus)
+				}
+				spantest.Check(t, s.Attributes, pgAttrs.With(tt.over))
 			}
-			spantest.Check(t, s.Attributes, pgAttrs.With(tt.over))
 		})
 	}
 }

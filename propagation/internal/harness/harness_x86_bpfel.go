@@ -85,6 +85,7 @@ type harnessW3cHeaders struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	harnessMapEventDrops             = "event_drops"
 	harnessMapEvents                 = "events"
 	harnessMapGlsContexts            = "gls_contexts"
 	harnessMapGlsEnded               = "gls_ended"
@@ -158,6 +159,7 @@ type harnessProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessMapSpecs struct {
+	EventDrops   *ebpf.MapSpec `ebpf:"event_drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts  *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded     *ebpf.MapSpec `ebpf:"gls_ended"`
@@ -203,6 +205,7 @@ func (o *harnessObjects) Close() error {
 //
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessMaps struct {
+	EventDrops   *ebpf.Map `ebpf:"event_drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	GlsContexts  *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded     *ebpf.Map `ebpf:"gls_ended"`
@@ -212,6 +215,7 @@ type harnessMaps struct {
 
 func (m *harnessMaps) Close() error {
 	return _HarnessClose(
+		m.EventDrops,
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,

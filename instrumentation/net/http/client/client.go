@@ -53,6 +53,8 @@ var sharedMaps = []string{"client_inject_headers"}
 // request's connection at persistConn.roundTrip (one more uprobe hit);
 // with write_user, WriteUser's probe must be loaded too.
 func New(sink func(exporter.Span), inject propagation.Injection) *probe.Probe {
+	var strs span.Strings // Handle runs on one goroutine
+	urls := urlCache{}
 	p := &probe.Probe{
 		Name: "net/http/client",
 		Spec: loadProbe,
@@ -73,11 +75,11 @@ func New(sink func(exporter.Span), inject propagation.Injection) *probe.Probe {
 		Kinds:   []uint32{uint32(probeEventKindEVENT_KIND_HTTP_CLIENT)},
 		Handle: func(t *probe.Target, raw []byte) {
 			if ev := probe.View[probeClientEvent](raw); ev != nil {
-				e := decode(*ev)
+				e := decode(ev, &strs)
 				if ev.ErrItab != 0 {
 					e.errType = span.ErrorType(t.Bin, ev.ErrItab)
 				}
-				sink(toSpan(e, t.Clock))
+				sink(toSpan(e, t.Clock, urls))
 			}
 		},
 	}
@@ -117,26 +119,26 @@ type event struct {
 	errType                              string // "" when the round trip returned no error
 }
 
-func decode(ev probeClientEvent) event {
+func decode(ev *probeClientEvent, strs *span.Strings) event {
 	s := ev.R.Span
 	return event{
 		base: span.Base{
 			StartNs: s.StartNs, EndNs: s.EndNs, TraceID: s.Sc.TraceId, SpanID: s.Sc.SpanId,
 			Flags: s.Sc.Flags, Parent: s.ParentSpanId, ParentRemote: s.ParentRemote != 0,
 		},
-		method:   span.Str(ev.Method.Len, ev.Method.S[:]),
-		scheme:   span.Str(ev.Scheme.Len, ev.Scheme.S[:]),
-		host:     span.Str(ev.Host.Len, ev.Host.S[:]),
-		path:     span.Str(ev.Path.Len, ev.Path.S[:]),
-		rawQuery: span.Str(ev.Query.Len, ev.Query.S[:]),
+		method:   strs.Str(ev.Method.Len, ev.Method.S[:]),
+		scheme:   strs.Str(ev.Scheme.Len, ev.Scheme.S[:]),
+		host:     strs.Str(ev.Host.Len, ev.Host.S[:]),
+		path:     strs.Str(ev.Path.Len, ev.Path.S[:]),
+		rawQuery: strs.Str(ev.Query.Len, ev.Query.S[:]),
 		status:   int(ev.Status),
 	}
 }
 
 // toSpan applies the HTTP client semantic conventions.
-func toSpan(e event, clock probe.Clock) exporter.Span {
-	attrs, name := httpconv.Method(e.method)
-	attrs = append(attrs, attribute.String("url.full", FullURL(e.scheme, e.host, e.path, e.rawQuery)))
+func toSpan(e event, clock probe.Clock, urls urlCache) exporter.Span {
+	attrs, name := httpconv.Method(make([]attribute.KeyValue, 0, attrCap), e.method)
+	attrs = append(attrs, attribute.String("url.full", urls.full(e)))
 	if host, port := httpconv.HostPort(e.host, e.scheme); host != "" {
 		attrs = append(attrs, attribute.String("server.address", host), attribute.Int("server.port", port))
 	}
@@ -154,6 +156,31 @@ func toSpan(e event, clock probe.Clock) exporter.Span {
 	}
 	s.Attributes = attrs
 	return s
+}
+
+// attrCap fits every attribute a span can have: one allocation.
+const attrCap = 8
+
+// urlCache keeps url.full per URL: requests mostly repeat theirs. A nil
+// cache keeps nothing.
+type urlCache map[[4]string]string
+
+// maxURLs bounds the cache; when full it is cleared.
+const maxURLs = 4096
+
+func (c urlCache) full(e event) string {
+	k := [4]string{e.scheme, e.host, e.path, e.rawQuery}
+	if u, ok := c[k]; ok {
+		return u
+	}
+	u := FullURL(e.scheme, e.host, e.path, e.rawQuery)
+	if c != nil {
+		if len(c) >= maxURLs {
+			clear(c)
+		}
+		c[k] = u
+	}
+	return u
 }
 
 // FullURL builds url.full without credentials (the probe never reads

@@ -245,6 +245,8 @@ int uprobe_net_http_Transport_roundTrip_ret(struct pt_regs *ctx)
 				read_go_str(&e->query, url + off_net_url_URL_RawQuery);
 			}
 			bpf_ringbuf_submit(e, events_flags());
+		} else {
+			count_drop(EVENT_KIND_HTTP_CLIENT);
 		}
 	}
 	/* Arms the request did not use (it failed before it was written, or

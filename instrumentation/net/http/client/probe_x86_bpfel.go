@@ -86,6 +86,7 @@ const (
 	probeEventKindEVENT_KIND_HTTP_SERVER probeEventKind = 3
 	probeEventKindEVENT_KIND_HTTP_CLIENT probeEventKind = 4
 	probeEventKindEVENT_KIND_DB_CLIENT   probeEventKind = 5
+	probeEventKindEVENT_KIND_MAX         probeEventKind = 6
 )
 
 // Names of all BPF objects in the ELF.
@@ -96,6 +97,7 @@ const (
 	probeMapClientRequests                      = "client_requests"
 	probeMapClientScratch                       = "client_scratch"
 	probeMapCtxOwners                           = "ctx_owners"
+	probeMapEventDrops                          = "event_drops"
 	probeMapEvents                              = "events"
 	probeMapGlsContexts                         = "gls_contexts"
 	probeMapGlsEnded                            = "gls_ended"
@@ -216,6 +218,7 @@ type probeMapSpecs struct {
 	ClientRequests      *ebpf.MapSpec `ebpf:"client_requests"`
 	ClientScratch       *ebpf.MapSpec `ebpf:"client_scratch"`
 	CtxOwners           *ebpf.MapSpec `ebpf:"ctx_owners"`
+	EventDrops          *ebpf.MapSpec `ebpf:"event_drops"`
 	Events              *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts         *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.MapSpec `ebpf:"gls_ended"`
@@ -308,6 +311,7 @@ type probeMaps struct {
 	ClientRequests      *ebpf.Map `ebpf:"client_requests"`
 	ClientScratch       *ebpf.Map `ebpf:"client_scratch"`
 	CtxOwners           *ebpf.Map `ebpf:"ctx_owners"`
+	EventDrops          *ebpf.Map `ebpf:"event_drops"`
 	Events              *ebpf.Map `ebpf:"events"`
 	GlsContexts         *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.Map `ebpf:"gls_ended"`
@@ -321,6 +325,7 @@ func (m *probeMaps) Close() error {
 		m.ClientRequests,
 		m.ClientScratch,
 		m.CtxOwners,
+		m.EventDrops,
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	writeuserMapClientInjectHeaders                     = "client_inject_headers"
+	writeuserMapEventDrops                              = "event_drops"
 	writeuserMapEvents                                  = "events"
 	writeuserMapInjectArmed                             = "inject_armed"
 	writeuserProgUprobeNetHttpTransferWriterWriteHeader = "uprobe_net_http_transferWriter_writeHeader"
@@ -75,6 +76,7 @@ type writeuserProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type writeuserMapSpecs struct {
 	ClientInjectHeaders *ebpf.MapSpec `ebpf:"client_inject_headers"`
+	EventDrops          *ebpf.MapSpec `ebpf:"event_drops"`
 	Events              *ebpf.MapSpec `ebpf:"events"`
 	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
 }
@@ -109,6 +111,7 @@ func (o *writeuserObjects) Close() error {
 // It can be passed to loadWriteuserObjects or ebpf.CollectionSpec.LoadAndAssign.
 type writeuserMaps struct {
 	ClientInjectHeaders *ebpf.Map `ebpf:"client_inject_headers"`
+	EventDrops          *ebpf.Map `ebpf:"event_drops"`
 	Events              *ebpf.Map `ebpf:"events"`
 	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
 }
@@ -116,6 +119,7 @@ type writeuserMaps struct {
 func (m *writeuserMaps) Close() error {
 	return _WriteuserClose(
 		m.ClientInjectHeaders,
+		m.EventDrops,
 		m.Events,
 		m.InjectArmed,
 	)

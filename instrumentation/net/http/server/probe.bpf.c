@@ -163,6 +163,8 @@ int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
 					e->status = 200; /* nothing written: finishRequest sends 200 */
 			}
 			bpf_ringbuf_submit(e, events_flags());
+		} else {
+			count_drop(EVENT_KIND_HTTP_SERVER);
 		}
 	}
 	bpf_map_delete_elem(&server_requests, &k);

@@ -21,6 +21,7 @@ const (
 	probeEventKindEVENT_KIND_HTTP_SERVER probeEventKind = 3
 	probeEventKindEVENT_KIND_HTTP_CLIENT probeEventKind = 4
 	probeEventKindEVENT_KIND_DB_CLIENT   probeEventKind = 5
+	probeEventKindEVENT_KIND_MAX         probeEventKind = 6
 )
 
 type probeServerEvent struct {
@@ -123,6 +124,7 @@ type probeServerEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	probeMapCtxOwners                                = "ctx_owners"
+	probeMapEventDrops                               = "event_drops"
 	probeMapEvents                                   = "events"
 	probeMapGlsContexts                              = "gls_contexts"
 	probeMapGlsEnded                                 = "gls_ended"
@@ -234,6 +236,7 @@ type probeProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
 	CtxOwners      *ebpf.MapSpec `ebpf:"ctx_owners"`
+	EventDrops     *ebpf.MapSpec `ebpf:"event_drops"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts    *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded       *ebpf.MapSpec `ebpf:"gls_ended"`
@@ -319,6 +322,7 @@ func (o *probeObjects) Close() error {
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
 	CtxOwners      *ebpf.Map `ebpf:"ctx_owners"`
+	EventDrops     *ebpf.Map `ebpf:"event_drops"`
 	Events         *ebpf.Map `ebpf:"events"`
 	GlsContexts    *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded       *ebpf.Map `ebpf:"gls_ended"`
@@ -331,6 +335,7 @@ type probeMaps struct {
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
 		m.CtxOwners,
+		m.EventDrops,
 		m.Events,
 		m.GlsContexts,
 		m.GlsEnded,

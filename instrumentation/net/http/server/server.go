@@ -40,6 +40,7 @@ var optional = []offsets.Field{"net/http.Request.pat", "net/http.pattern.str"}
 // New declares the server probe; sink receives each finished span on the
 // agent's event goroutine.
 func New(sink func(exporter.Span)) *probe.Probe {
+	var strs span.Strings // Handle runs on one goroutine
 	return &probe.Probe{
 		Name: "net/http/server",
 		Spec: loadProbe,
@@ -55,7 +56,7 @@ func New(sink func(exporter.Span)) *probe.Probe {
 		Kinds:    []uint32{uint32(probeEventKindEVENT_KIND_HTTP_SERVER)},
 		Handle: func(t *probe.Target, raw []byte) {
 			if ev := probe.View[probeServerEvent](raw); ev != nil {
-				sink(toSpan(decode(*ev), t.Clock))
+				sink(toSpan(decode(ev, &strs), t.Clock, &strs))
 			}
 		},
 	}
@@ -70,30 +71,34 @@ type event struct {
 	status                                              int
 }
 
-func decode(ev probeServerEvent) event {
+func decode(ev *probeServerEvent, strs *span.Strings) event {
 	s, h := ev.R.Span, ev.R.Headers
 	return event{
 		base: span.Base{
 			StartNs: s.StartNs, EndNs: s.EndNs, TraceID: s.Sc.TraceId, SpanID: s.Sc.SpanId,
 			Flags: s.Sc.Flags, Parent: s.ParentSpanId, ParentRemote: s.ParentRemote != 0,
 		},
-		method:     span.Str(ev.Method.Len, ev.Method.S[:]),
-		proto:      span.Str(ev.Proto.Len, ev.Proto.S[:]),
-		path:       span.Str(ev.Path.Len, ev.Path.S[:]),
-		query:      span.Str(ev.Query.Len, ev.Query.S[:]),
-		host:       span.Str(ev.Host.Len, ev.Host.S[:]),
-		remoteAddr: span.Str(ev.RemoteAddr.Len, ev.RemoteAddr.S[:]),
-		route:      span.Str(ev.Route.Len, ev.Route.S[:]),
-		userAgent:  span.Str(h.UserAgent.Len, h.UserAgent.S[:]),
-		traceState: span.Str(h.W3c.Tracestate.Len, h.W3c.Tracestate.S[:]),
+		method:     strs.Str(ev.Method.Len, ev.Method.S[:]),
+		proto:      strs.Str(ev.Proto.Len, ev.Proto.S[:]),
+		path:       strs.Str(ev.Path.Len, ev.Path.S[:]),
+		query:      strs.Str(ev.Query.Len, ev.Query.S[:]),
+		host:       strs.Str(ev.Host.Len, ev.Host.S[:]),
+		remoteAddr: strs.Str(ev.RemoteAddr.Len, ev.RemoteAddr.S[:]),
+		route:      strs.Str(ev.Route.Len, ev.Route.S[:]),
+		userAgent:  strs.Str(h.UserAgent.Len, h.UserAgent.S[:]),
+		traceState: strs.Str(h.W3c.Tracestate.Len, h.W3c.Tracestate.S[:]),
 		tls:        ev.Tls != 0,
 		status:     int(ev.Status),
 	}
 }
 
-// toSpan applies the HTTP server semantic conventions.
-func toSpan(e event, clock probe.Clock) exporter.Span {
-	attrs, name := httpconv.Method(e.method)
+// attrCap fits every attribute a span can have: one allocation.
+const attrCap = 14
+
+// toSpan applies the HTTP server semantic conventions; strs interns the
+// strings it makes (nil: no interning).
+func toSpan(e event, clock probe.Clock, strs *span.Strings) exporter.Span {
+	attrs, name := httpconv.Method(make([]attribute.KeyValue, 0, attrCap), e.method)
 	scheme := "http"
 	if e.tls {
 		scheme = "https"
@@ -104,7 +109,7 @@ func toSpan(e event, clock probe.Clock) exporter.Span {
 	}
 	if route := Route(e.route); route != "" {
 		attrs = append(attrs, attribute.String("http.route", route))
-		name += " " + route
+		name = strs.Join(name, " ", route)
 	}
 	if host, port := httpconv.HostPort(e.host, scheme); host != "" {
 		attrs = append(attrs, attribute.String("server.address", host), attribute.Int("server.port", port))

@@ -19,18 +19,19 @@ var knownMethods = map[string]bool{
 
 // Method returns http.request.method (and http.request.method_original
 // for a method outside the known set, reported as _OTHER), and the method
-// part of the span name ("HTTP" for _OTHER). Go's "" means GET.
-func Method(m string) (attrs []attribute.KeyValue, name string) {
+// part of the span name ("HTTP" for _OTHER). Go's "" means GET. The
+// attributes are appended to attrs.
+func Method(attrs []attribute.KeyValue, m string) ([]attribute.KeyValue, string) {
 	if m == "" {
 		m = "GET"
 	}
 	if knownMethods[m] {
-		return []attribute.KeyValue{attribute.String("http.request.method", m)}, m
+		return append(attrs, attribute.String("http.request.method", m)), m
 	}
-	return []attribute.KeyValue{
+	return append(attrs,
 		attribute.String("http.request.method", "_OTHER"),
 		attribute.String("http.request.method_original", m),
-	}, "HTTP"
+	), "HTTP"
 }
 
 // HostPort splits "host[:port]" into server.address and server.port,

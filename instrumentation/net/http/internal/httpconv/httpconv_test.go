@@ -43,7 +43,7 @@ func TestMethod(t *testing.T) {
 		{"get", "HTTP", attrs{"http.request.method": "_OTHER", "http.request.method_original": "get"}},
 	}
 	for _, tt := range tests {
-		kvs, name := Method(tt.in)
+		kvs, name := Method(nil, tt.in)
 		if name != tt.wantName {
 			t.Errorf("Method(%q) name = %q, want %q", tt.in, name, tt.wantName)
 		}

@@ -1,0 +1,133 @@
+package exporter
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+)
+
+// rawCodec passes gRPC messages through as bytes: the discarding receiver
+// below never decodes, so a benchmark counts the exporter's work only.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append((*v.(*[]byte))[:0], b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+var _ encoding.Codec = rawCodec{}
+
+// discardGRPC accepts every OTLP/gRPC export (an empty response is a valid
+// ExportTraceServiceResponse) and returns its endpoint.
+func discardGRPC(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, st grpc.ServerStream) error {
+		var msg []byte
+		if err := st.RecvMsg(&msg); err != nil {
+			return err
+		}
+		empty := []byte{}
+		return st.SendMsg(&empty)
+	}))
+	go srv.Serve(ln)
+	b.Cleanup(srv.Stop)
+	return "http://" + ln.Addr().String()
+}
+
+// discardHTTP accepts every OTLP/HTTP export.
+func discardHTTP(b *testing.B) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// cpuTime is the process's user+system CPU time: the exporter's work runs
+// on goroutines of its own, in parallel with the loop.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchSpan is a server span as the net/http probe makes it.
+func benchSpan(i int) Span {
+	start := t0.Add(time.Duration(i) * time.Millisecond)
+	return Span{
+		Name: "GET /items/{id}", Kind: trace.SpanKindServer, TraceID: trace.TraceID{byte(i), byte(i >> 8), 3}, SpanID: trace.SpanID{byte(i), 1},
+		Parent: trace.SpanID{9}, RemoteParent: true, Sampled: true, Start: start, End: start.Add(300 * time.Microsecond),
+		Attributes: []attribute.KeyValue{
+			attribute.String("http.request.method", "GET"), attribute.String("url.scheme", "http"),
+			attribute.String("url.path", "/items/1"), attribute.String("http.route", "/items/{id}"),
+			attribute.String("server.address", "127.0.0.1"), attribute.Int("server.port", 8080),
+			attribute.String("client.address", "127.0.0.1"), attribute.Int("client.port", 54321),
+			attribute.String("network.protocol.version", "1.1"), attribute.String("user_agent.original", "Go-http-client/1.1"),
+			attribute.Int("http.response.status_code", 200),
+		},
+	}
+}
+
+// BenchmarkExport is the agent's cost per span from Export to the wire:
+// the SDK's batch processor, the OTLP transform, protobuf and the
+// transport (the receiver discards without decoding). ns/op and allocs/op
+// are per span, the final flush included.
+func BenchmarkExport(b *testing.B) {
+	for _, tc := range []struct {
+		protocol string
+		recv     func(*testing.B) string
+	}{{"grpc", discardGRPC}, {"http/protobuf", discardHTTP}} {
+		b.Run(tc.protocol, func(b *testing.B) {
+			cfg, err := ConfigFromEnv(env(map[string]string{
+				"OTEL_EXPORTER_OTLP_PROTOCOL": tc.protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": tc.recv(b),
+				"OTEL_BSP_MAX_QUEUE_SIZE": "65536",
+			}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			spans := make([]Span, 1024)
+			for i := range spans {
+				spans[i] = benchSpan(i)
+			}
+			e, err := New(context.Background(), cfg, target, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for i := range b.N {
+				e.Export(spans[i%len(spans)])
+				if i%8192 == 8191 { // stay under the queue bound, as a steady load does
+					for e.acct.inflight.Load() > 16384 {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}
+			if err := e.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			if l := e.Loss(); l != (Loss{}) {
+				b.Fatalf("lost spans: %+v", l)
+			}
+		})
+	}
+}
