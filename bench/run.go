@@ -48,8 +48,8 @@ type options struct {
 	Sequential  int
 	Requests    int
 	Concurrency int
-	HitCalls    int // calls timed for the uprobe hit cost
-	Records     int // ring buffer submits timed
+	HitCalls    int    // calls timed for the uprobe hit cost
+	Records     int    // ring buffer submits timed
 	CPUProfile  string `json:"-"` // directory for the agents' CPU profiles ("": none)
 }
 

@@ -115,4 +115,3 @@ func scrape(t *testing.T, url string) map[string]uint64 {
 	}
 	return out
 }
-
