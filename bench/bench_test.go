@@ -6,13 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSmoke runs the whole benchmark with tiny counts (make test), so that
 // make bench cannot rot: every configuration serves, the agent's spans all
 // arrive, and the table and JSON are written.
 func TestSmoke(t *testing.T) {
-	opts := options{Root: "..", Rounds: 1, Sequential: 20, Requests: 100, Concurrency: 4, HitCalls: 200, Records: 2000}
+	opts := options{Root: "..", Rounds: 1, Sequential: 20, Requests: 100, Concurrency: 4, HitCalls: 200, Records: 2000, Steady: 2 * time.Second}
 	res, err := runBench(context.Background(), opts, t.Logf)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +30,18 @@ func TestSmoke(t *testing.T) {
 		}
 		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || r.HitsByProbe["net/http/server"] != 2) {
 			t.Errorf("%s: hits per request %.2f %v", r.Config, r.HitsPerRequest, r.HitsByProbe)
+		}
+		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
+			t.Errorf("agent figures missing: %+v", r)
+		}
+	}
+	if st := res.Steady; st == nil || st.Requests == 0 || st.Spans != st.WantSpans || len(st.Lost) == 0 {
+		t.Errorf("steady run: %+v", st)
+	} else {
+		for reason, n := range st.Lost {
+			if n != 0 {
+				t.Errorf("steady run lost %d spans (%s)", n, reason)
+			}
 		}
 	}
 	out := filepath.Join(t.TempDir(), "results", "latest.json")

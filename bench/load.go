@@ -70,3 +70,34 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	slices.Sort(d)
 	return d[int(q*float64(len(d)-1))]
 }
+
+// steadyLoad offers rate requests per second for d, open loop: each
+// request is sent at its time whatever the ones before it are doing (up to
+// maxInFlight at once), as a service's clients would. It returns how many
+// were sent, and the first error.
+func steadyLoad(ctx context.Context, c *http.Client, base string, rate float64, d time.Duration) (int, error) {
+	const maxInFlight = 256
+	interval := time.Duration(float64(time.Second) / rate)
+	sem := make(chan struct{}, maxInFlight)
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	sent := 0
+	for next := start; next.Before(start.Add(d)) && ctx.Err() == nil; next = next.Add(interval) {
+		time.Sleep(time.Until(next))
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			if err := get(ctx, c, fmt.Sprintf("%s/work?id=%d", base, i%1000+1)); err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}(sent)
+		sent++
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return sent, err
+	}
+	return sent, nil
+}

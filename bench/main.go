@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight for throughput (closed loop)")
 	flag.IntVar(&opts.HitCalls, "hit-calls", 20000, "calls timed for the uprobe hit cost")
 	flag.IntVar(&opts.Records, "records", 200000, "ring buffer submits timed")
+	flag.DurationVar(&opts.Steady, "steady", time.Minute, "how long the agent serves half its saturation throughput, open loop (0: skip)")
 	flag.StringVar(&opts.CPUProfile, "cpuprofile", "", "profile each agent (CPU and allocations) into `DIR`/<config>[.allocs].pprof (go tool pprof)")
 	out := flag.String("out", "bench/results/latest.json", "JSON results ('' for none)")
 	flag.Parse()
@@ -56,14 +57,15 @@ func main() {
 
 // results is one run, as printed and saved.
 type results struct {
-	Time        time.Time `json:"time"`
-	Kernel      string    `json:"kernel"`
-	GoVersion   string    `json:"go"`
-	CPUs        int       `json:"cpus"`
-	Options     options   `json:"options"`
-	Physical    physical  `json:"physical"`
-	Configs     []row     `json:"configs"`
-	WallSeconds float64   `json:"wall_seconds"`
+	Time        time.Time  `json:"time"`
+	Kernel      string     `json:"kernel"`
+	GoVersion   string     `json:"go"`
+	CPUs        int        `json:"cpus"`
+	Options     options    `json:"options"`
+	Physical    physical   `json:"physical"`
+	Configs     []row      `json:"configs"`
+	Steady      *steadyRun `json:"steady,omitempty"`
+	WallSeconds float64    `json:"wall_seconds"`
 }
 
 // physical is the floor: what one trap and one event cost on this machine.
@@ -97,7 +99,14 @@ type row struct {
 	// (bpf_stats run time: the programs, not the traps around them).
 	BPFUsPerRequest   float64 `json:"bpf_us_per_request,omitempty"`
 	AgentCPUUsPerSpan float64 `json:"agent_cpu_us_per_span,omitempty"`
-	AgentPeakRSSKiB   int64   `json:"agent_peak_rss_kib,omitempty"`
+	// AgentAllocPerSpan is the agent's Go heap allocation per span.
+	AgentAllocPerSpan float64 `json:"agent_alloc_bytes_per_span,omitempty"`
+	// AgentRSSKiB is the agent's resident memory when the load ends;
+	// AgentPeakRSSKiB its peak (loading included).
+	AgentRSSKiB     int64 `json:"agent_rss_kib,omitempty"`
+	AgentPeakRSSKiB int64 `json:"agent_peak_rss_kib,omitempty"`
+	// SpansLost is what the agent reported lost (any reason).
+	SpansLost uint64 `json:"spans_lost"`
 	// SpansPerRequest is spans received / requests sent; Want is what every
 	// request should export.
 	SpansPerRequest float64 `json:"spans_per_request"`
@@ -116,10 +125,11 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 	}
 	logf("physical: uprobe hit %.0f ns, ring buffer submit %.0f ns (wakeup) / %.0f ns (no wakeup)",
 		res.Physical.UprobeHitNs, res.Physical.SubmitWakeupNs, res.Physical.SubmitNoWakeupNs)
-	ins, err := measure(ctx, opts, logf)
+	ins, st, err := measure(ctx, opts, logf)
 	if err != nil {
 		return nil, err
 	}
+	res.Steady = st
 	base := ins[0]
 	bp50, bp99 := us(quantile(base.lat, 0.5)), us(quantile(base.lat, 0.99))
 	btput := float64(opts.Rounds*opts.Requests) / base.wall.Seconds()
@@ -142,10 +152,17 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 			if r.HitsPerRequest > 0 && res.Physical.UprobeHitNs > 0 {
 				r.TrapRatio = r.AddedP50Us * 1000 / (r.HitsPerRequest * res.Physical.UprobeHitNs)
 			}
-			if in.spans > 0 {
-				r.AgentCPUUsPerSpan = us(in.cpu1-in.cpu0) / (float64(in.sent) * float64(in.spans) / float64(total+1))
+			// Spans made during the load: its requests times the spans a
+			// request was seen to export (the exported counter lags by the
+			// batch delay).
+			if spans := float64(in.sent) * float64(in.spans) / float64(total+1); spans > 0 {
+				r.AgentCPUUsPerSpan = (in.m1.cpuSeconds - in.m0.cpuSeconds) * 1e6 / spans
+				r.AgentAllocPerSpan = (in.m1.allocBytes - in.m0.allocBytes) / spans
 			}
-			r.AgentPeakRSSKiB = in.peakRSS
+			r.AgentRSSKiB, r.AgentPeakRSSKiB = int64(in.m1.rss/1024), int64(in.m1.peakRSS/1024)
+			for _, n := range in.lost {
+				r.SpansLost += n
+			}
 		}
 		res.Configs = append(res.Configs, r)
 	}
@@ -162,7 +179,7 @@ func (res *results) write(w io.Writer) {
 	fmt.Fprintf(w, "physical limit: uprobe hit %.2f µs; ring buffer submit %.0f ns (wakeup; %d of %d woke the reader), %.0f ns (BPF_RB_NO_WAKEUP)\n\n",
 		res.Physical.UprobeHitNs/1000, res.Physical.SubmitWakeupNs, res.Physical.Wakeups, res.Physical.Ops, res.Physical.SubmitNoWakeupNs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\tp50 µs\tp99 µs\t+p50 µs\t+p99 µs\tthroughput\thits/req\t+p50/(hits×hit)\tBPF µs/req\tagent CPU µs/span\tagent peak RSS MiB\tspans/req (want)\t")
+	fmt.Fprintln(tw, "config\tp50 µs\tp99 µs\t+p50 µs\t+p99 µs\tthroughput\thits/req\t+p50/(hits×hit)\tBPF µs/req\tagent CPU µs/span\talloc B/span\tRSS MiB (peak)\tspans/req (want)\tlost\t")
 	for _, r := range res.Configs {
 		dash := func(v float64, f string) string {
 			if v == 0 {
@@ -170,10 +187,14 @@ func (res *results) write(w io.Writer) {
 			}
 			return fmt.Sprintf(f, v)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%+.0f\t%+.0f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%.3f (%d)\t\n",
+		rss := "-"
+		if r.AgentPeakRSSKiB > 0 {
+			rss = fmt.Sprintf("%.0f (%.0f)", float64(r.AgentRSSKiB)/1024, float64(r.AgentPeakRSSKiB)/1024)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%+.0f\t%+.0f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f (%d)\t%d\t\n",
 			r.Config, r.P50Us, r.P99Us, r.AddedP50Us, r.AddedP99Us, r.ThroughputRatio,
 			dash(r.HitsPerRequest, "%.2f"), dash(r.TrapRatio, "%.2f"), dash(r.BPFUsPerRequest, "%.1f"), dash(r.AgentCPUUsPerSpan, "%.1f"),
-			dash(float64(r.AgentPeakRSSKiB)/1024, "%.1f"), r.SpansPerRequest, r.Want)
+			dash(r.AgentAllocPerSpan, "%.0f"), rss, r.SpansPerRequest, r.Want, r.SpansLost)
 	}
 	tw.Flush()
 	for _, r := range res.Configs {
@@ -185,6 +206,14 @@ func (res *results) write(w io.Writer) {
 			parts = append(parts, fmt.Sprintf("%s %.2f", p, r.HitsByProbe[p]))
 		}
 		fmt.Fprintf(w, "hits per request, %s: %s\n", r.Config, strings.Join(parts, ", "))
+	}
+	if st := res.Steady; st != nil {
+		var lost uint64
+		for _, n := range st.Lost {
+			lost += n
+		}
+		fmt.Fprintf(w, "steady, glsotel at half its saturation throughput: %.0f requests/s open loop for %.0f s: %d requests, %d of %d spans received, %d lost\n",
+			st.Rate, st.Seconds, st.Requests, st.Spans, st.WantSpans, lost)
 	}
 }
 

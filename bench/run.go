@@ -48,9 +48,12 @@ type options struct {
 	Sequential  int
 	Requests    int
 	Concurrency int
-	HitCalls    int    // calls timed for the uprobe hit cost
-	Records     int    // ring buffer submits timed
-	CPUProfile  string `json:"-"` // directory for the agents' CPU profiles ("": none)
+	HitCalls    int // calls timed for the uprobe hit cost
+	Records     int // ring buffer submits timed
+	// Steady is how long the agent serves an open-loop load at half the
+	// throughput it reached (0: not measured): no span may be lost there.
+	Steady     time.Duration
+	CPUProfile string `json:"-"` // directory for the agents' CPU profiles ("": none)
 }
 
 // instance is one config's running service.
@@ -64,12 +67,12 @@ type instance struct {
 	wall    time.Duration   // of the concurrent requests
 	sent    int             // measured requests, both kinds
 	warm    int             // warm-up requests (their spans are counted too)
-	cpu0    time.Duration   // the agent's CPU time when the load starts
-	cpu1    time.Duration   // and when it ends
-	peakRSS int64           // the agent's VmHWM, KiB
+	metrics string          // the agent's self-metrics address
+	m0, m1  selfMetrics     // the agent's figures when the load starts and ends
 	runs    map[string]uint64
-	bpfTime time.Duration // in the agent's programs, all runs
-	spans   int           // received by the receiver
+	lost    map[string]uint64 // spans lost, by reason (--stats)
+	bpfTime time.Duration     // in the agent's programs, all runs
+	spans   int               // received by the receiver
 }
 
 func (in *instance) service() string {
@@ -84,7 +87,11 @@ func (in *instance) start(glsotel, svc, upstream string, recv *receiver, profDir
 		args = append(args, "--inproc")
 	}
 	if in.cfg.agent {
-		args = append([]string{glsotel, "run", "--stats", "--"}, args...)
+		var err error
+		if in.metrics, err = freeAddr(); err != nil {
+			return err
+		}
+		args = append([]string{glsotel, "run", "--stats", "--metrics", in.metrics, "--"}, args...)
 	}
 	sampler := in.cfg.sampler
 	if sampler == "" {
@@ -129,6 +136,7 @@ func startListening(cmd *exec.Cmd) (string, error) {
 }
 
 var (
+	lostLine    = regexp.MustCompile(`(?m)^spans lost (\S+) (\d+)$`)
 	runsLine    = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
 	runtimeLine = regexp.MustCompile(`(?m)^runtime_ns (\S+) (\d+)$`)
 )
@@ -148,7 +156,10 @@ func (in *instance) stop() error {
 		in.cmd.Process.Kill()
 		return fmt.Errorf("%s did not exit\n%s", in.cfg.Name, in.stderr.String())
 	}
-	in.runs = map[string]uint64{}
+	in.runs, in.lost = map[string]uint64{}, map[string]uint64{}
+	for _, m := range lostLine.FindAllStringSubmatch(in.stderr.String(), -1) {
+		in.lost[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
+	}
 	for _, m := range runsLine.FindAllStringSubmatch(in.stderr.String(), -1) {
 		in.runs[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
 	}
@@ -159,30 +170,18 @@ func (in *instance) stop() error {
 	return nil
 }
 
-// agentStats samples the agent process's CPU time (utime+stime) and peak
-// RSS; only for agent configs (the service's own costs are in its latency).
-func (in *instance) agentStats() (cpu time.Duration, peakKiB int64) {
+// agentStats reads the agent's self-metrics (CPU, memory, allocations,
+// spans); only for agent configs (the service's own costs are in its
+// latency).
+func (in *instance) agentStats() (selfMetrics, error) {
 	if !in.cfg.agent {
-		return 0, 0
+		return selfMetrics{}, nil
 	}
-	pid := in.cmd.Process.Pid
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Fields after the ")" closing comm: utime and stime are the 12th and 13th.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 12 {
-			u, _ := strconv.ParseInt(f[11], 10, 64)
-			s, _ := strconv.ParseInt(f[12], 10, 64)
-			cpu = time.Duration(u+s) * time.Second / 100 // USER_HZ
-		}
+	m, err := scrapeAgent(in.metrics)
+	if err != nil {
+		return m, fmt.Errorf("%s: self-metrics: %w", in.cfg.Name, err)
 	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				peakKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			}
-		}
-	}
-	return cpu, peakKiB
+	return m, nil
 }
 
 // build compiles the agent and the service into dir.
@@ -203,25 +202,25 @@ func build(root, dir string) (glsotel, svc string, err error) {
 
 // measure runs every config side by side: one warm-up, then opts.Rounds
 // interleaved rounds, the order rotating each round to cancel drift.
-func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*instance, error) {
+func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*instance, *steadyRun, error) {
 	dir, err := os.MkdirTemp("", "glsotel-bench")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	glsotel, svc, err := build(opts.Root, dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	recv, err := startReceiver()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer recv.stop()
 	up := exec.Command(svc, "upstream", "127.0.0.1:0")
 	upAddr, err := startListening(up)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
+		return nil, nil, fmt.Errorf("upstream: %w", err)
 	}
 	defer func() { up.Process.Kill(); up.Wait() }()
 
@@ -237,41 +236,91 @@ func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*i
 	for _, c := range configs {
 		in := &instance{cfg: c}
 		if err := in.start(glsotel, svc, "http://"+upAddr, recv, opts.CPUProfile); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ins = append(ins, in)
 	}
 	for _, in := range ins { // warm-up: connections, caches, first-call costs
 		in.warm = min(opts.Requests, 200)
 		if _, _, err := load(ctx, in.client, in.base, in.warm, opts.Concurrency); err != nil {
-			return nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
+			return nil, nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
 		}
 	}
 	for _, in := range ins {
-		in.cpu0, _ = in.agentStats()
+		if in.m0, err = in.agentStats(); err != nil {
+			return nil, nil, err
+		}
 	}
 	for r := range opts.Rounds {
 		for i := range ins {
 			in := ins[(i+r)%len(ins)]
 			lat, _, err := load(ctx, in.client, in.base, opts.Sequential, 1)
 			if err != nil {
-				return nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+				return nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
 			}
 			_, wall, err := load(ctx, in.client, in.base, opts.Requests, opts.Concurrency)
 			if err != nil {
-				return nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+				return nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
 			}
 			in.lat, in.wall, in.sent = append(in.lat, lat...), in.wall+wall, in.sent+opts.Sequential+opts.Requests
 		}
 		logf("round %d of %d done", r+1, opts.Rounds)
 	}
 	for _, in := range ins {
-		in.cpu1, in.peakRSS = in.agentStats()
+		if in.m1, err = in.agentStats(); err != nil {
+			return nil, nil, err
+		}
 	}
 	var errs []error
 	for _, in := range ins {
 		errs = append(errs, in.stop())
 		in.spans = recv.count(in.service())
 	}
-	return ins, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil || opts.Steady <= 0 {
+		return ins, nil, err
+	}
+	var agent *instance
+	for _, in := range ins {
+		if in.cfg.Name == "glsotel" {
+			agent = in
+		}
+	}
+	rate := float64(opts.Rounds*opts.Requests) / agent.wall.Seconds() / 2
+	logf("steady: %.0f requests/s for %v (half of what glsotel served)", rate, opts.Steady)
+	st, err := steady(ctx, opts, rate, func(in *instance) error { return in.start(glsotel, svc, "http://"+upAddr, recv, "") }, recv)
+	return ins, st, err
+}
+
+// steadyRun is the agent under an open-loop load below saturation.
+type steadyRun struct {
+	Seconds   float64           `json:"seconds"`
+	Rate      float64           `json:"requests_per_second"`
+	Requests  int               `json:"requests"`
+	Spans     int               `json:"spans_received"`
+	WantSpans int               `json:"spans_wanted"`
+	Lost      map[string]uint64 `json:"spans_lost"`
+}
+
+// steady runs a fresh agent instance at rate requests per second for
+// opts.Steady, then stops it (flushing) and counts its spans.
+func steady(ctx context.Context, opts options, rate float64, start func(*instance) error, recv *receiver) (*steadyRun, error) {
+	in := &instance{cfg: config{Name: "glsotel steady", agent: true, spansPerRequest: 3}}
+	if err := start(in); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if in.cmd.ProcessState == nil {
+			in.cmd.Process.Kill()
+			in.cmd.Wait()
+		}
+	}()
+	sent, err := steadyLoad(ctx, in.client, in.base, rate, opts.Steady)
+	if err != nil {
+		return nil, fmt.Errorf("steady load: %w", err)
+	}
+	if err := in.stop(); err != nil {
+		return nil, err
+	}
+	return &steadyRun{Seconds: opts.Steady.Seconds(), Rate: rate, Requests: sent, Spans: recv.count(in.service()),
+		WantSpans: sent * in.cfg.spansPerRequest, Lost: in.lost}, nil
 }

@@ -43,11 +43,12 @@ type Binary struct {
 	byAddrOnce sync.Once
 	byAddr     []namedFunc // sorted by address
 
-	fieldMu    sync.Mutex
-	fieldCache map[Field]uint64 // from DWARF
-
-	dwarfOnce sync.Once
-	dwarf     *dwarf.Data // nil when the binary carries no DWARF
+	// fieldMu guards the field caches and the parsed DWARF.
+	fieldMu     sync.Mutex
+	fieldCache  map[Field]uint64 // from DWARF
+	fieldAbsent map[Field]bool   // looked for in DWARF, not there
+	dwarf       *dwarf.Data      // parsed on demand; FreeDWARF drops it
+	dwarfErr    error            // the binary has no (readable) DWARF
 }
 
 type symbol struct{ addr, size uint64 }
@@ -102,15 +103,28 @@ func (b *Binary) Close() error { return b.f.Close() }
 func (b *Binary) Stripped() bool { return b.f.Section(".symtab") == nil }
 
 // HasDWARF reports whether struct offsets can be read from the binary itself.
-func (b *Binary) HasDWARF() bool { return b.dwarfData() != nil }
+func (b *Binary) HasDWARF() bool {
+	b.fieldMu.Lock()
+	defer b.fieldMu.Unlock()
+	return b.dwarfLocked() != nil
+}
 
-func (b *Binary) dwarfData() *dwarf.Data {
-	b.dwarfOnce.Do(func() {
-		if d, err := b.f.DWARF(); err == nil {
-			b.dwarf = d
-		}
-	})
+// dwarfLocked parses the binary's DWARF once (again after FreeDWARF); nil
+// when it has none. b.fieldMu is held.
+func (b *Binary) dwarfLocked() *dwarf.Data {
+	if b.dwarf == nil && b.dwarfErr == nil {
+		b.dwarf, b.dwarfErr = b.f.DWARF()
+	}
 	return b.dwarf
+}
+
+// FreeDWARF lets the parsed DWARF go (tens of MiB for a large binary).
+// Offsets found so far stay known; a later lookup of a new field parses it
+// again.
+func (b *Binary) FreeDWARF() {
+	b.fieldMu.Lock()
+	defer b.fieldMu.Unlock()
+	b.dwarf = nil
 }
 
 // symbols loads function symbols from .symtab, or from .gopclntab when the

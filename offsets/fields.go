@@ -26,36 +26,39 @@ func (f Field) split() (typ, field string) {
 // Fields returns the offsets of the given fields, read from DWARF when the
 // binary has it, and from the embedded table (generated per Go release by
 // offsets/gentable) when it was built with -ldflags=-w.
-// Offsets found in DWARF are remembered, so probes asking for the same
-// fields do not scan it again.
+// What DWARF holds or lacks is remembered, so probes asking for the same
+// fields do not scan it again (one scan for many fields is cheapest).
 func (b *Binary) Fields(want []Field) (map[Field]uint64, error) {
 	got := make(map[Field]uint64, len(want))
-	if d := b.dwarfData(); d != nil {
-		b.fieldMu.Lock()
-		var scan []Field
-		for _, f := range want {
-			if off, ok := b.fieldCache[f]; ok {
-				got[f] = off
-			} else {
-				scan = append(scan, f)
-			}
+	b.fieldMu.Lock()
+	var scan []Field
+	for _, f := range want {
+		if off, ok := b.fieldCache[f]; ok {
+			got[f] = off
+		} else if !b.fieldAbsent[f] {
+			scan = append(scan, f)
 		}
-		if len(scan) > 0 {
+	}
+	if len(scan) > 0 {
+		if d := b.dwarfLocked(); d != nil {
 			if err := dwarfFields(d, scan, got); err != nil {
 				b.fieldMu.Unlock()
 				return nil, fmt.Errorf("%s: %w", b.Path, err)
 			}
 			if b.fieldCache == nil {
-				b.fieldCache = map[Field]uint64{}
+				b.fieldCache, b.fieldAbsent = map[Field]uint64{}, map[Field]bool{}
 			}
 			for _, f := range scan {
 				if off, ok := got[f]; ok {
 					b.fieldCache[f] = off
+				} else {
+					b.fieldAbsent[f] = true
 				}
 			}
 		}
-		b.fieldMu.Unlock()
 	}
+	hasDWARF := b.dwarfErr == nil
+	b.fieldMu.Unlock()
 	var missing []string
 	for _, f := range want {
 		if _, ok := got[f]; ok {
@@ -69,7 +72,7 @@ func (b *Binary) Fields(want []Field) (map[Field]uint64, error) {
 	}
 	if len(missing) > 0 {
 		src := "DWARF"
-		if b.dwarfData() == nil {
+		if !hasDWARF {
 			src = "the offsets table (binary has no DWARF)"
 		}
 		return nil, fmt.Errorf("%s (%s): %s not in %s: %w", b.Path, b.GoVersion, strings.Join(missing, ", "), src, ErrNoField)

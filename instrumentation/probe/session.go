@@ -84,6 +84,13 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", bin.Path, err)
 	}
+	// One DWARF scan for every field of every probe: each scan reads all
+	// of .debug_info. What is missing is reported per probe below.
+	var all []offsets.Field
+	for _, p := range probes {
+		all = slices.Concat(all, p.Fields, p.Optional, p.ReadFields)
+	}
+	bin.Fields(all)
 	for _, p := range probes {
 		if err := s.load(bin, ex, pid, p, opts); err != nil {
 			switch {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -214,7 +215,14 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 	if inj != nil {
 		opts.Maps = map[string]*ebpf.Map{propagation.ArmedMap: inj.Armed()}
 	}
+	// Loading is the agent's memory peak: the target's symbols and DWARF,
+	// and the garbage of scanning them. Collect more often meanwhile, and
+	// give it all back before the steady state.
+	gc := debug.SetGCPercent(loadGCPercent)
 	sess, err := probe.Load(bin, pid, instrumentation.Probes(out, set), opts)
+	bin.FreeDWARF()
+	debug.SetGCPercent(gc)
+	debug.FreeOSMemory()
 	if err != nil {
 		if statsOff != nil {
 			statsOff()
@@ -285,6 +293,11 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 	}
 	return sess, stop, nil
 }
+
+// loadGCPercent is GOGC while probes load: the heap then is mostly
+// short-lived DWARF entries, so a tight target bounds the peak for a few
+// more collections.
+const loadGCPercent = 20
 
 // chooseInjection picks the injection path for cfg on this host, and says
 // why: OTEL_PROPAGATORS without tracecontext means none, else
