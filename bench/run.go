@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	physicalpkg "github.com/glsotel/glsotel/bench/internal/physical"
 )
 
 // config is one way of running the service under test.
@@ -202,25 +204,25 @@ func build(root, dir string) (glsotel, svc string, err error) {
 
 // measure runs every config side by side: one warm-up, then opts.Rounds
 // interleaved rounds, the order rotating each round to cancel drift.
-func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*instance, *steadyRun, error) {
+func measure(ctx context.Context, opts options, hits []time.Duration, logf func(string, ...any)) ([]*instance, []time.Duration, *steadyRun, error) {
 	dir, err := os.MkdirTemp("", "glsotel-bench")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	glsotel, svc, err := build(opts.Root, dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	recv, err := startReceiver()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer recv.stop()
 	up := exec.Command(svc, "upstream", "127.0.0.1:0")
 	upAddr, err := startListening(up)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upstream: %w", err)
+		return nil, nil, nil, fmt.Errorf("upstream: %w", err)
 	}
 	defer func() { up.Process.Kill(); up.Wait() }()
 
@@ -236,19 +238,19 @@ func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*i
 	for _, c := range configs {
 		in := &instance{cfg: c}
 		if err := in.start(glsotel, svc, "http://"+upAddr, recv, opts.CPUProfile); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		ins = append(ins, in)
 	}
 	for _, in := range ins { // warm-up: connections, caches, first-call costs
 		in.warm = min(opts.Requests, 200)
 		if _, _, err := load(ctx, in.client, in.base, in.warm, opts.Concurrency); err != nil {
-			return nil, nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
+			return nil, nil, nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
 		}
 	}
 	for _, in := range ins {
 		if in.m0, err = in.agentStats(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	for r := range opts.Rounds {
@@ -256,19 +258,26 @@ func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*i
 			in := ins[(i+r)%len(ins)]
 			lat, _, err := load(ctx, in.client, in.base, opts.Sequential, 1)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+				return nil, nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
 			}
 			_, wall, err := load(ctx, in.client, in.base, opts.Requests, opts.Concurrency)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+				return nil, nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
 			}
 			in.lat, in.wall, in.sent = append(in.lat, lat...), in.wall+wall, in.sent+opts.Sequential+opts.Requests
 		}
-		logf("round %d of %d done", r+1, opts.Rounds)
+		// The hit cost drifts with the host as much as the latencies do:
+		// it is timed every round too, and the median is the figure.
+		hit, err := physicalpkg.UprobeHitCost(ctx, opts.HitCalls)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("uprobe hit cost: %w", err)
+		}
+		hits = append(hits, hit.Cost)
+		logf("round %d of %d done (uprobe hit %v)", r+1, opts.Rounds, hit.Cost)
 	}
 	for _, in := range ins {
 		if in.m1, err = in.agentStats(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	var errs []error
@@ -277,7 +286,7 @@ func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*i
 		in.spans = recv.count(in.service())
 	}
 	if err := errors.Join(errs...); err != nil || opts.Steady <= 0 {
-		return ins, nil, err
+		return ins, hits, nil, err
 	}
 	var agent *instance
 	for _, in := range ins {
@@ -288,7 +297,7 @@ func measure(ctx context.Context, opts options, logf func(string, ...any)) ([]*i
 	rate := float64(opts.Rounds*opts.Requests) / agent.wall.Seconds() / 2
 	logf("steady: %.0f requests/s for %v (half of what glsotel served)", rate, opts.Steady)
 	st, err := steady(ctx, opts, rate, func(in *instance) error { return in.start(glsotel, svc, "http://"+upAddr, recv, "") }, recv)
-	return ins, st, err
+	return ins, hits, st, err
 }
 
 // steadyRun is the agent under an open-loop load below saturation.
