@@ -113,9 +113,57 @@ func (b *Binary) HasDWARF() bool {
 // when it has none. b.fieldMu is held.
 func (b *Binary) dwarfLocked() *dwarf.Data {
 	if b.dwarf == nil && b.dwarfErr == nil {
-		b.dwarf, b.dwarfErr = b.f.DWARF()
+		b.dwarf, b.dwarfErr = typesDWARF(b.f)
 	}
 	return b.dwarf
+}
+
+// typesDWARF reads only the DWARF sections type entries need: a large
+// binary's line tables, location lists and ranges (most of its DWARF, and
+// of the agent's peak memory) are never read.
+func typesDWARF(f *elf.File) (*dwarf.Data, error) {
+	data := func(name string) ([]byte, error) {
+		s := f.Section(name)
+		if s == nil {
+			return nil, nil
+		}
+		b, err := s.Data() // decompresses SHF_COMPRESSED sections
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return b, nil
+	}
+	var abbrev, info, str []byte
+	var err error
+	for _, s := range []struct {
+		name string
+		dst  *[]byte
+	}{{".debug_abbrev", &abbrev}, {".debug_info", &info}, {".debug_str", &str}} {
+		if *s.dst, err = data(s.name); err != nil {
+			return nil, err
+		}
+	}
+	if info == nil || abbrev == nil {
+		return nil, errors.New("no DWARF")
+	}
+	d, err := dwarf.New(abbrev, nil, nil, info, nil, nil, nil, str)
+	if err != nil {
+		return nil, err
+	}
+	// DWARF 5 (Go 1.25 and later) indexes names and addresses through
+	// these.
+	for _, name := range []string{".debug_str_offsets", ".debug_line_str", ".debug_addr"} {
+		b, err := data(name)
+		if err != nil {
+			return nil, err
+		}
+		if b != nil {
+			if err := d.AddSection(name, b); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	return d, nil
 }
 
 // FreeDWARF lets the parsed DWARF go (tens of MiB for a large binary).
