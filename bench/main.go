@@ -38,6 +38,7 @@ func main() {
 	flag.IntVar(&opts.HitCalls, "hit-calls", 20000, "calls timed for the uprobe hit cost")
 	flag.IntVar(&opts.Records, "records", 200000, "ring buffer submits timed")
 	flag.DurationVar(&opts.Steady, "steady", time.Minute, "how long the agent serves half its saturation throughput, open loop (0: skip)")
+	flag.BoolVar(&opts.Big, "big", true, "also measure the agent's memory while it loads a >100 MiB program (built once, cached)")
 	flag.StringVar(&opts.CPUProfile, "cpuprofile", "", "profile each agent (CPU and allocations) into `DIR`/<config>[.allocs].pprof (go tool pprof)")
 	out := flag.String("out", "bench/results/latest.json", "JSON results ('' for none)")
 	flag.Parse()
@@ -65,6 +66,7 @@ type results struct {
 	Physical    physical   `json:"physical"`
 	Configs     []row      `json:"configs"`
 	Steady      *steadyRun `json:"steady,omitempty"`
+	Big         *bigBinary `json:"big_binary,omitempty"`
 	WallSeconds float64    `json:"wall_seconds"`
 }
 
@@ -128,7 +130,7 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 	}
 	logf("physical: uprobe hit %.0f ns, ring buffer submit %.0f ns (wakeup) / %.0f ns (no wakeup)",
 		res.Physical.UprobeHitNs, res.Physical.SubmitWakeupNs, res.Physical.SubmitNoWakeupNs)
-	ins, hits, st, err := measure(ctx, opts, []time.Duration{time.Duration(res.Physical.UprobeHitNs)}, logf)
+	ins, hits, st, big, err := measure(ctx, opts, []time.Duration{time.Duration(res.Physical.UprobeHitNs)}, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +139,7 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 		res.Physical.UprobeHitsNs[i] = float64(h)
 	}
 	res.Physical.UprobeHitNs = float64(quantile(hits, 0.5))
-	res.Steady = st
+	res.Steady, res.Big = st, big
 	base := ins[0]
 	bp50, bp99 := us(quantile(base.lat, 0.5)), us(quantile(base.lat, 0.99))
 	btput := float64(opts.Rounds*opts.Requests) / base.wall.Seconds()
@@ -222,6 +224,10 @@ func (res *results) write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "steady, glsotel at half its saturation throughput: %.0f requests/s open loop for %.0f s: %d requests, %d of %d spans received, %d lost\n",
 			st.Rate, st.Seconds, st.Requests, st.Spans, st.WantSpans, lost)
+	}
+	if b := res.Big; b != nil {
+		fmt.Fprintf(w, "large binary, glsotel attached to a %.0f MiB program: agent RSS %.0f MiB, peak %.0f MiB (loading included)\n",
+			b.SizeMiB, float64(b.RSSKiB)/1024, float64(b.PeakRSSKiB)/1024)
 	}
 }
 

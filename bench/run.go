@@ -54,7 +54,9 @@ type options struct {
 	Records     int // ring buffer submits timed
 	// Steady is how long the agent serves an open-loop load at half the
 	// throughput it reached (0: not measured): no span may be lost there.
-	Steady     time.Duration
+	Steady time.Duration
+	// Big: also measure the agent's memory loading a >100 MiB program.
+	Big        bool
 	CPUProfile string `json:"-"` // directory for the agents' CPU profiles ("": none)
 }
 
@@ -84,7 +86,10 @@ func (in *instance) service() string {
 // start runs the service (under glsotel for agent configs), exporting to
 // recv, calling upstream.
 func (in *instance) start(glsotel, svc, upstream string, recv *receiver, profDir string) error {
-	args := []string{svc, "serve", "127.0.0.1:0", upstream}
+	args := []string{svc, "serve", "127.0.0.1:0"}
+	if upstream != "" {
+		args = append(args, upstream)
+	}
 	if in.cfg.inproc {
 		args = append(args, "--inproc")
 	}
@@ -204,25 +209,25 @@ func build(root, dir string) (glsotel, svc string, err error) {
 
 // measure runs every config side by side: one warm-up, then opts.Rounds
 // interleaved rounds, the order rotating each round to cancel drift.
-func measure(ctx context.Context, opts options, hits []time.Duration, logf func(string, ...any)) ([]*instance, []time.Duration, *steadyRun, error) {
+func measure(ctx context.Context, opts options, hits []time.Duration, logf func(string, ...any)) ([]*instance, []time.Duration, *steadyRun, *bigBinary, error) {
 	dir, err := os.MkdirTemp("", "glsotel-bench")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	glsotel, svc, err := build(opts.Root, dir)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	recv, err := startReceiver()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer recv.stop()
 	up := exec.Command(svc, "upstream", "127.0.0.1:0")
 	upAddr, err := startListening(up)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("upstream: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("upstream: %w", err)
 	}
 	defer func() { up.Process.Kill(); up.Wait() }()
 
@@ -238,19 +243,19 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 	for _, c := range configs {
 		in := &instance{cfg: c}
 		if err := in.start(glsotel, svc, "http://"+upAddr, recv, opts.CPUProfile); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		ins = append(ins, in)
 	}
 	for _, in := range ins { // warm-up: connections, caches, first-call costs
 		in.warm = min(opts.Requests, 200)
 		if _, _, err := load(ctx, in.client, in.base, in.warm, opts.Concurrency); err != nil {
-			return nil, nil, nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
+			return nil, nil, nil, nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
 		}
 	}
 	for _, in := range ins {
 		if in.m0, err = in.agentStats(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
 	for r := range opts.Rounds {
@@ -258,11 +263,11 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 			in := ins[(i+r)%len(ins)]
 			lat, _, err := load(ctx, in.client, in.base, opts.Sequential, 1)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+				return nil, nil, nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
 			}
 			_, wall, err := load(ctx, in.client, in.base, opts.Requests, opts.Concurrency)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
+				return nil, nil, nil, nil, fmt.Errorf("%s round %d: %w", in.cfg.Name, r, err)
 			}
 			in.lat, in.wall, in.sent = append(in.lat, lat...), in.wall+wall, in.sent+opts.Sequential+opts.Requests
 		}
@@ -270,14 +275,14 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 		// it is timed every round too, and the median is the figure.
 		hit, err := physicalpkg.UprobeHitCost(ctx, opts.HitCalls)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("uprobe hit cost: %w", err)
+			return nil, nil, nil, nil, fmt.Errorf("uprobe hit cost: %w", err)
 		}
 		hits = append(hits, hit.Cost)
 		logf("round %d of %d done (uprobe hit %v)", r+1, opts.Rounds, hit.Cost)
 	}
 	for _, in := range ins {
 		if in.m1, err = in.agentStats(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
 	var errs []error
@@ -286,7 +291,7 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 		in.spans = recv.count(in.service())
 	}
 	if err := errors.Join(errs...); err != nil || opts.Steady <= 0 {
-		return ins, hits, nil, err
+		return ins, hits, nil, nil, err
 	}
 	var agent *instance
 	for _, in := range ins {
@@ -297,7 +302,15 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 	rate := float64(opts.Rounds*opts.Requests) / agent.wall.Seconds() / 2
 	logf("steady: %.0f requests/s for %v (half of what glsotel served)", rate, opts.Steady)
 	st, err := steady(ctx, opts, rate, func(in *instance) error { return in.start(glsotel, svc, "http://"+upAddr, recv, "") }, recv)
-	return ins, hits, st, err
+	if err != nil || !opts.Big {
+		return ins, hits, st, nil, err
+	}
+	bigBin, err := buildBig(opts.Root, logf)
+	if err != nil {
+		return ins, hits, st, nil, fmt.Errorf("big binary: %w", err)
+	}
+	big, err := measureBig(glsotel, bigBin, recv)
+	return ins, hits, st, big, err
 }
 
 // steadyRun is the agent under an open-loop load below saturation.
