@@ -45,10 +45,6 @@ func scrapeAgent(addr string) (selfMetrics, error) {
 			m.peakRSS = v
 		case name == "go_gc_heap_allocs_bytes_total":
 			m.allocBytes = v
-		case name == "glsotel_spans_exported_total":
-			m.exported = v
-		case strings.HasPrefix(name, "glsotel_spans_lost_total{"):
-			m.lost += v
 		}
 	}
 	return m, sc.Err()
