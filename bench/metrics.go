@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
+
+	"github.com/glsotel/glsotel/internal/promtext"
 )
 
 // selfMetrics is what the bench reads from an agent's self-metrics.
@@ -24,30 +22,12 @@ func scrapeAgent(addr string) (selfMetrics, error) {
 		return selfMetrics{}, err
 	}
 	defer resp.Body.Close()
-	var m selfMetrics
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.LastIndexByte(line, ' ')
-		if strings.HasPrefix(line, "#") || i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			return selfMetrics{}, fmt.Errorf("self-metrics line %q", line)
-		}
-		switch name := line[:i]; {
-		case name == "process_cpu_seconds_total":
-			m.cpuSeconds = v
-		case name == "process_resident_memory_bytes":
-			m.rss = v
-		case name == "process_resident_memory_peak_bytes":
-			m.peakRSS = v
-		case name == "go_gc_heap_allocs_bytes_total":
-			m.allocBytes = v
-		}
+	v, err := promtext.Parse(resp.Body)
+	if err != nil {
+		return selfMetrics{}, err
 	}
-	return m, sc.Err()
+	return selfMetrics{cpuSeconds: v["process_cpu_seconds_total"], rss: v["process_resident_memory_bytes"],
+		peakRSS: v["process_resident_memory_peak_bytes"], allocBytes: v["go_gc_heap_allocs_bytes_total"]}, nil
 }
 
 // freeAddr is a 127.0.0.1 address whose port is free right now.

@@ -1,17 +1,16 @@
 package e2e
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/glsotel/glsotel/internal/otlptest"
+	"github.com/glsotel/glsotel/internal/promtext"
 	"github.com/glsotel/glsotel/internal/testbuild"
 )
 
@@ -87,31 +86,23 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// scrape reads a Prometheus text page: series (with labels) -> value.
+// scrape reads the agent's self-metrics: series (with labels) -> value.
 func scrape(t *testing.T, url string) map[string]uint64 {
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
-	out := map[string]uint64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad metrics line %q", line)
-		}
-		out[line[:i]] = uint64(v)
+	vals, err := promtext.Parse(resp.Body)
+	if err != nil || len(vals) == 0 {
+		t.Fatalf("metrics at %s: %v (%d series)", url, err, len(vals))
 	}
-	if len(out) == 0 {
-		t.Fatalf("no metrics at %s", url)
+	out := map[string]uint64{}
+	for k, v := range vals {
+		out[k] = uint64(v)
 	}
 	return out
 }
