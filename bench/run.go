@@ -231,6 +231,11 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 	}
 	defer func() { up.Process.Kill(); up.Wait() }()
 
+	if opts.CPUProfile != "" {
+		if err := os.MkdirAll(opts.CPUProfile, 0o755); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("profile directory: %w", err)
+		}
+	}
 	var ins []*instance
 	defer func() {
 		for _, in := range ins {

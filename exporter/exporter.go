@@ -100,7 +100,7 @@ func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.S
 		if cfg.Compression == "gzip" {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
 		}
-		return otlptracegrpc.New(ctx, opts...)
+		return newOTLPExporter(ctx, otlptracegrpc.NewClient(opts...))
 	default:
 		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(cfg.Endpoint), otlptracehttp.WithHeaders(cfg.Headers), otlptracehttp.WithTimeout(cfg.Timeout)}
 		if cfg.Insecure {
@@ -111,7 +111,7 @@ func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.S
 		} else {
 			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.NoCompression))
 		}
-		return otlptracehttp.New(ctx, opts...)
+		return newOTLPExporter(ctx, otlptracehttp.NewClient(opts...))
 	}
 }
 
