@@ -148,7 +148,8 @@ func newResource(cfg Config, t Target) *resource.Resource {
 var scope = instrumentation.Scope{Name: "github.com/glsotel/glsotel"}
 
 // Export queues a finished span; unsampled spans are dropped here. It never
-// blocks: when the queue is full the SDK drops the span.
+// blocks: when the queue is full the SDK drops the span. s is copied: the
+// caller may reuse s.Attributes once Export returns.
 func (e *Exporter) Export(s Span) {
 	if e.proc == nil || !s.Sampled || !e.acct.admit() {
 		return

@@ -20,13 +20,14 @@ type readOnly struct {
 	// unexported method; every method the SDK calls is defined below.
 	sdktrace.ReadOnlySpan
 	s          Span
+	attrs      []attribute.KeyValue // s.Attributes, copied: kept across uses
 	sc, parent trace.SpanContext
 	res        *resource.Resource
 }
 
 var spanPool = sync.Pool{New: func() any { return new(readOnly) }}
 
-// newReadOnly fills a pooled span from s.
+// newReadOnly fills a pooled span from s, copying its attributes.
 func newReadOnly(s Span, res *resource.Resource) *readOnly {
 	r := spanPool.Get().(*readOnly)
 	flags := trace.FlagsSampled
@@ -34,7 +35,9 @@ func newReadOnly(s Span, res *resource.Resource) *readOnly {
 	if s.TraceState != "" {
 		ts, _ = trace.ParseTraceState(s.TraceState) // invalid: dropped, as a propagator would
 	}
+	r.attrs = append(r.attrs[:0], s.Attributes...)
 	r.s, r.res = s, res
+	r.s.Attributes = r.attrs
 	r.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.SpanID, TraceFlags: flags, TraceState: ts})
 	r.parent = trace.SpanContext{}
 	if s.Parent.IsValid() {
@@ -47,7 +50,8 @@ func newReadOnly(s Span, res *resource.Resource) *readOnly {
 func release(spans []sdktrace.ReadOnlySpan) {
 	for _, s := range spans {
 		if r, ok := s.(*readOnly); ok {
-			*r = readOnly{}
+			clear(r.attrs) // no strings kept alive
+			*r = readOnly{attrs: r.attrs[:0]}
 			spanPool.Put(r)
 		}
 	}

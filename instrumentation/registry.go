@@ -17,7 +17,9 @@ import (
 type Outputs struct {
 	// Markers receives GLS marker observations (nil: markers not hooked).
 	Markers func(glsmarker.Observation)
-	// Spans receives finished spans (nil: no span probes).
+	// Spans receives finished spans (nil: no span probes). A span's
+	// Attributes are reused for the probe's next span once Spans returns:
+	// copy what is kept (exporter.Export does).
 	Spans func(exporter.Span)
 }
 

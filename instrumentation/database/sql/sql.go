@@ -81,10 +81,11 @@ var hooks = func() []probe.Hook {
 }()
 
 // New declares the database/sql probe; sink receives each finished span
-// on the agent's event goroutine.
+// on the agent's event goroutine, and must copy the attributes it keeps.
 func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 	dbs := map[connector]database{}
 	full := make([]byte, eventSize) // Handle runs on one goroutine: one buffer serves
+	var attrs []attribute.KeyValue
 	return &probe.Probe{
 		Name:       "database/sql",
 		Spec:       loadProbe,
@@ -110,7 +111,9 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 			if ev.ErrItab != 0 {
 				e.errType = span.ErrorType(t.Bin, ev.ErrItab)
 			}
-			sink(toSpan(e, db, text, t.Clock))
+			s := toSpan(e, db, text, t.Clock, attrs)
+			attrs = s.Attributes
+			sink(s)
 		},
 	}
 }
@@ -247,11 +250,12 @@ func decode(ev *probeDbEvent) event {
 	}
 }
 
-// attrCap fits every attribute a span can have: one allocation.
+// attrCap fits every attribute a span can have.
 const attrCap = 9
 
-// toSpan applies the database client semantic conventions.
-func toSpan(e event, db database, mode QueryText, clock probe.Clock) exporter.Span {
+// toSpan applies the database client semantic conventions; the attributes
+// are built in buf (span.Attrs).
+func toSpan(e event, db database, mode QueryText, clock probe.Clock, buf []attribute.KeyValue) exporter.Span {
 	st := db.statement(e.text, e.textLen, mode)
 	text, operation, collection, name := st.text, st.operation, st.collection, st.name
 	if opName, ok := opNames[e.op]; ok {
@@ -261,7 +265,7 @@ func toSpan(e event, db database, mode QueryText, clock probe.Clock) exporter.Sp
 		}
 		name = sqlconv.SpanName(operation, collection, db.system)
 	}
-	attrs := append(make([]attribute.KeyValue, 0, attrCap), attribute.String("db.system.name", db.system))
+	attrs := append(span.Attrs(buf, attrCap), attribute.String("db.system.name", db.system))
 	if db.endpoint.Namespace != "" {
 		attrs = append(attrs, attribute.String("db.namespace", db.endpoint.Namespace))
 	}

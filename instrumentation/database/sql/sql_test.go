@@ -139,7 +139,7 @@ func TestToSpan(t *testing.T) {
 			cached.stmts = map[string]stmt{}
 			// Without the statement cache, then with it: missed, then hit.
 			for _, db := range []database{tt.db, cached, cached} {
-				s := toSpan(tt.e, db, tt.mode, probe.Clock{})
+				s := toSpan(tt.e, db, tt.mode, probe.Clock{}, nil)
 				if s.Name != tt.wantName || s.Kind != trace.SpanKindClient || s.Status != tt.wantStatus {
 					t.Errorf("name %q kind %v status %v, want %q client %v", s.Name, s.Kind, s.Status, tt.wantName, tt.wantStatus)
 				}

@@ -4,6 +4,7 @@
 package span
 
 import (
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/glsotel/glsotel/exporter"
@@ -20,6 +21,16 @@ type Base struct {
 	Flags          uint8
 	Parent         [8]byte
 	ParentRemote   bool
+}
+
+// Attrs returns buf emptied, with room for n attributes. Converters build
+// each span's attributes in the last span's slice: the exporter copies
+// them (exporter.Export), so a span costs no allocation of its own.
+func Attrs(buf []attribute.KeyValue, n int) []attribute.KeyValue {
+	if cap(buf) < n {
+		return make([]attribute.KeyValue, 0, n)
+	}
+	return buf[:0]
 }
 
 // sampledFlag is W3C's sampled trace flag.

@@ -48,12 +48,13 @@ var WriteUserFields = []offsets.Field{
 var sharedMaps = []string{"client_inject_headers"}
 
 // New declares the client probe; sink receives each finished span on the
-// agent's event goroutine. inject says how requests without a traceparent
+// agent's event goroutine, and must copy the attributes it keeps. inject says how requests without a traceparent
 // of their own get the client span's: with sk_msg the probe also arms each
 // request's connection at persistConn.roundTrip (one more uprobe hit);
 // with write_user, WriteUser's probe must be loaded too.
 func New(sink func(exporter.Span), inject propagation.Injection) *probe.Probe {
 	var strs span.Strings // Handle runs on one goroutine
+	var attrs []attribute.KeyValue
 	urls := urlCache{}
 	p := &probe.Probe{
 		Name: "net/http/client",
@@ -79,7 +80,9 @@ func New(sink func(exporter.Span), inject propagation.Injection) *probe.Probe {
 				if ev.ErrItab != 0 {
 					e.errType = span.ErrorType(t.Bin, ev.ErrItab)
 				}
-				sink(toSpan(e, t.Clock, urls))
+				s := toSpan(e, t.Clock, urls, attrs)
+				attrs = s.Attributes
+				sink(s)
 			}
 		},
 	}
@@ -135,9 +138,10 @@ func decode(ev *probeClientEvent, strs *span.Strings) event {
 	}
 }
 
-// toSpan applies the HTTP client semantic conventions.
-func toSpan(e event, clock probe.Clock, urls urlCache) exporter.Span {
-	attrs, name := httpconv.Method(make([]attribute.KeyValue, 0, attrCap), e.method)
+// toSpan applies the HTTP client semantic conventions; the attributes are
+// built in buf (span.Attrs).
+func toSpan(e event, clock probe.Clock, urls urlCache, buf []attribute.KeyValue) exporter.Span {
+	attrs, name := httpconv.Method(span.Attrs(buf, attrCap), e.method)
 	attrs = append(attrs, attribute.String("url.full", urls.full(e)))
 	if host, port := httpconv.HostPort(e.host, e.scheme); host != "" {
 		attrs = append(attrs, attribute.String("server.address", host), attribute.Int("server.port", port))
@@ -158,7 +162,7 @@ func toSpan(e event, clock probe.Clock, urls urlCache) exporter.Span {
 	return s
 }
 
-// attrCap fits every attribute a span can have: one allocation.
+// attrCap fits every attribute a span can have.
 const attrCap = 8
 
 // urlCache keeps url.full per URL: requests mostly repeat theirs. A nil

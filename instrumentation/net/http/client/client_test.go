@@ -145,7 +145,7 @@ func TestToSpanAttributes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			s := toSpan(request(tt.mod), probe.Clock{}, nil)
+			s := toSpan(request(tt.mod), probe.Clock{}, nil, nil)
 			if s.Name != tt.wantName {
 				t.Errorf("Name = %q, want %q", s.Name, tt.wantName)
 			}
@@ -181,7 +181,7 @@ func TestToSpanContext(t *testing.T) {
 				Flags: tt.flags, Parent: tt.parent, ParentRemote: tt.parentRemote,
 			}
 		})
-		s := toSpan(e, probe.Clock{}, nil)
+		s := toSpan(e, probe.Clock{}, nil, nil)
 		s.Attributes = nil // checked in TestToSpanAttributes
 		want := exporter.Span{
 			Name: "GET", Kind: trace.SpanKindClient, TraceID: traceID, SpanID: spanID, Parent: tt.parent,

@@ -38,9 +38,10 @@ var Fields = []offsets.Field{
 var optional = []offsets.Field{"net/http.Request.pat", "net/http.pattern.str"}
 
 // New declares the server probe; sink receives each finished span on the
-// agent's event goroutine.
+// agent's event goroutine, and must copy the attributes it keeps.
 func New(sink func(exporter.Span)) *probe.Probe {
 	var strs span.Strings // Handle runs on one goroutine
+	var attrs []attribute.KeyValue
 	return &probe.Probe{
 		Name: "net/http/server",
 		Spec: loadProbe,
@@ -56,7 +57,9 @@ func New(sink func(exporter.Span)) *probe.Probe {
 		Kinds:    []uint32{uint32(probeEventKindEVENT_KIND_HTTP_SERVER)},
 		Handle: func(t *probe.Target, raw []byte) {
 			if ev := probe.View[probeServerEvent](raw); ev != nil {
-				sink(toSpan(decode(ev, &strs), t.Clock, &strs))
+				s := toSpan(decode(ev, &strs), t.Clock, &strs, attrs)
+				attrs = s.Attributes
+				sink(s)
 			}
 		},
 	}
@@ -92,13 +95,14 @@ func decode(ev *probeServerEvent, strs *span.Strings) event {
 	}
 }
 
-// attrCap fits every attribute a span can have: one allocation.
+// attrCap fits every attribute a span can have.
 const attrCap = 14
 
 // toSpan applies the HTTP server semantic conventions; strs interns the
-// strings it makes (nil: no interning).
-func toSpan(e event, clock probe.Clock, strs *span.Strings) exporter.Span {
-	attrs, name := httpconv.Method(make([]attribute.KeyValue, 0, attrCap), e.method)
+// strings it makes (nil: no interning). The attributes are built in buf
+// (span.Attrs).
+func toSpan(e event, clock probe.Clock, strs *span.Strings, buf []attribute.KeyValue) exporter.Span {
+	attrs, name := httpconv.Method(span.Attrs(buf, attrCap), e.method)
 	scheme := "http"
 	if e.tls {
 		scheme = "https"

@@ -197,7 +197,7 @@ func TestToSpanAttributes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			s := toSpan(request(tt.mod), probe.Clock{}, nil)
+			s := toSpan(request(tt.mod), probe.Clock{}, nil, nil)
 			if s.Name != tt.wantName {
 				t.Errorf("Name = %q, want %q", s.Name, tt.wantName)
 			}
@@ -241,7 +241,7 @@ func TestToSpanContext(t *testing.T) {
 				}
 				e.traceState = tt.traceState
 			})
-			s := toSpan(e, probe.Clock{}, nil)
+			s := toSpan(e, probe.Clock{}, nil, nil)
 			s.Attributes = nil // checked in TestToSpanAttributes
 			want := exporter.Span{
 				Name: "GET", Kind: trace.SpanKindServer,
@@ -262,7 +262,7 @@ func TestToSpanRedactsQuery(t *testing.T) {
 	e := request(func(e *event) {
 		e.query = "q=otel&AWSAccessKeyId=AKIA1&Signature=s1&sig=s2&X-Goog-Signature=s3"
 	})
-	got := spantest.Map(t, toSpan(e, probe.Clock{}, nil).Attributes)["url.query"]
+	got := spantest.Map(t, toSpan(e, probe.Clock{}, nil, nil).Attributes)["url.query"]
 	want := "q=otel&AWSAccessKeyId=REDACTED&Signature=REDACTED&sig=REDACTED&X-Goog-Signature=REDACTED"
 	if got != want {
 		t.Errorf("url.query = %q, want %q", got, want)
