@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,9 @@ func TestSmoke(t *testing.T) {
 	if res.Physical.UprobeHitNs <= 0 || res.Physical.SubmitNoWakeupNs <= 0 {
 		t.Errorf("physical limit not measured: %+v", res.Physical)
 	}
+	hits := map[string]float64{}
 	for _, r := range res.Configs {
+		hits[r.Config] = r.HitsPerRequest
 		if r.Want > 0 && r.SpansPerRequest != float64(r.Want) {
 			t.Errorf("%s: %.3f spans per request, want %d", r.Config, r.SpansPerRequest, r.Want)
 		}
@@ -34,6 +37,10 @@ func TestSmoke(t *testing.T) {
 		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
 			t.Errorf("agent figures missing: %+v", r)
 		}
+	}
+	// The traps only config must trap where the agent does, as often.
+	if math.Abs(hits["traps only"]-hits["glsotel"]) > 0.1 {
+		t.Errorf("traps only: %.2f hits per request, glsotel %.2f", hits["traps only"], hits["glsotel"])
 	}
 	if st := res.Steady; st == nil || st.Requests == 0 || st.Spans != st.WantSpans || len(st.Lost) == 0 {
 		t.Errorf("steady run: %+v", st)

@@ -151,17 +151,19 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 		r.ThroughputRatio = r.ThroughputRPS / btput
 		total := in.sent + in.warm
 		r.SpansPerRequest = float64(in.spans) / float64(total)
-		if in.cfg.agent {
+		if in.cfg.agent || in.cfg.traps {
 			r.HitsByProbe = map[string]float64{}
 			for name, n := range in.runs {
 				probe := name[:strings.LastIndexByte(name, '/')]
 				r.HitsByProbe[probe] += float64(n) / float64(total+1)
 				r.HitsPerRequest += float64(n) / float64(total+1)
 			}
-			r.BPFUsPerRequest = us(in.bpfTime) / float64(total+1)
 			if r.HitsPerRequest > 0 && res.Physical.UprobeHitNs > 0 {
 				r.TrapRatio = r.AddedP50Us * 1000 / (r.HitsPerRequest * res.Physical.UprobeHitNs)
 			}
+		}
+		if in.cfg.agent {
+			r.BPFUsPerRequest = us(in.bpfTime) / float64(total+1)
 			// Spans made during the load: its requests times the spans a
 			// request was seen to export (the exported counter lags by the
 			// batch delay).

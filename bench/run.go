@@ -21,9 +21,12 @@ import (
 
 // config is one way of running the service under test.
 type config struct {
-	Name    string // as printed
-	agent   bool   // under glsotel run
-	inproc  bool   // otelhttp + manual DB spans in the service itself
+	Name   string // as printed
+	agent  bool   // under glsotel run
+	inproc bool   // otelhttp + manual DB spans in the service itself
+	// traps: counting uprobes where glsotel attaches, and nothing else
+	// (trapPoints): the physical limit, in the service.
+	traps   bool
 	sampler string // OTEL_TRACES_SAMPLER ("" : parentbased_always_on)
 	// spansPerRequest is what a request should export: server, client and
 	// database spans (0 when nothing is sampled).
@@ -31,9 +34,11 @@ type config struct {
 }
 
 // configs are measured side by side: (a) nothing, (b) the agent, (c)
-// in-process instrumentation, (d) the agent sampling nothing.
+// in-process instrumentation, (d) the agent sampling nothing, and the
+// agent's traps alone.
 var configs = []config{
 	{Name: "none"},
+	{Name: "traps only", traps: true},
 	{Name: "glsotel", agent: true, spansPerRequest: 3},
 	{Name: "otelhttp", inproc: true, spansPerRequest: 3},
 	{Name: "glsotel always_off", agent: true, sampler: "always_off"},
@@ -74,9 +79,10 @@ type instance struct {
 	metrics string          // the agent's self-metrics address
 	m0, m1  selfMetrics     // the agent's figures when the load starts and ends
 	runs    map[string]uint64
-	lost    map[string]uint64 // spans lost, by reason (--stats)
-	bpfTime time.Duration     // in the agent's programs, all runs
-	spans   int               // received by the receiver
+	lost    map[string]uint64  // spans lost, by reason (--stats)
+	bpfTime time.Duration      // in the agent's programs, all runs
+	spans   int                // received by the receiver
+	traps   *physicalpkg.Traps // the traps only config's uprobes
 }
 
 func (in *instance) service() string {
@@ -119,6 +125,15 @@ func (in *instance) start(glsotel, svc, upstream string, recv *receiver, profDir
 	}
 	in.base = "http://" + addr
 	in.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+	if in.cfg.traps {
+		pts, err := trapPoints(svc)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in.cfg.Name, err)
+		}
+		if in.traps, err = physicalpkg.AttachTraps(svc, in.cmd.Process.Pid, pts); err != nil {
+			return fmt.Errorf("%s: %w", in.cfg.Name, err)
+		}
+	}
 	return nil
 }
 
@@ -164,6 +179,13 @@ func (in *instance) stop() error {
 		return fmt.Errorf("%s did not exit\n%s", in.cfg.Name, in.stderr.String())
 	}
 	in.runs, in.lost = map[string]uint64{}, map[string]uint64{}
+	if in.traps != nil {
+		n, err := in.traps.Hits()
+		in.runs["traps/uprobe_count"] = n
+		if err := errors.Join(err, in.traps.Close()); err != nil {
+			return fmt.Errorf("%s: %w", in.cfg.Name, err)
+		}
+	}
 	for _, m := range lostLine.FindAllStringSubmatch(in.stderr.String(), -1) {
 		in.lost[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
 	}

@@ -1,0 +1,73 @@
+package physical
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Point is one place a uprobe goes: Offset bytes into the function whose
+// file offset is Address (Symbol names it in errors).
+type Point struct {
+	Symbol          string
+	Address, Offset uint64
+}
+
+// Traps is a counting uprobe at each of a program's Points, for one
+// process: the traps an agent's probes take, without the agent's work.
+type Traps struct {
+	prog  *ebpf.Program
+	hits  *ebpf.Variable
+	links []link.Link
+}
+
+// AttachTraps puts a uprobe whose program only counts at each point of the
+// executable at path, firing for pid only. Close removes them.
+func AttachTraps(path string, pid int, points []Point) (*Traps, error) {
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	spec, err := loadPhysical()
+	if err != nil {
+		return nil, fmt.Errorf("load physical BPF spec: %w", err)
+	}
+	var objs struct {
+		Count *ebpf.Program  `ebpf:"uprobe_count"`
+		Hits  *ebpf.Variable `ebpf:"hits"`
+	}
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return nil, fmt.Errorf("load counting uprobe: %w", err)
+	}
+	t := &Traps{prog: objs.Count, hits: objs.Hits}
+	for _, p := range points {
+		l, err := ex.Uprobe(p.Symbol, t.prog, &link.UprobeOptions{Address: p.Address, Offset: p.Offset, PID: pid})
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("uprobe %s+%#x in %s: %w", p.Symbol, p.Offset, path, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return t, nil
+}
+
+// Hits returns how often the traps fired so far.
+func (t *Traps) Hits() (uint64, error) {
+	var n uint64
+	if err := t.hits.Get(&n); err != nil {
+		return 0, fmt.Errorf("read trap count: %w", err)
+	}
+	return n, nil
+}
+
+// Close removes the uprobes.
+func (t *Traps) Close() error {
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	return errors.Join(append(errs, t.prog.Close())...)
+}
