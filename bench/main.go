@@ -209,6 +209,17 @@ func (res *results) write(w io.Writer) {
 			dash(r.AgentAllocPerSpan, "%.0f"), rss, r.SpansPerRequest, r.Want, r.SpansLost)
 	}
 	tw.Flush()
+	var traps *row
+	for i := range res.Configs {
+		if res.Configs[i].Config == "traps only" {
+			traps = &res.Configs[i]
+		}
+	}
+	for _, r := range res.Configs {
+		if traps != nil && r.BPFUsPerRequest > 0 {
+			fmt.Fprintf(w, "beyond the traps, %s: %+.0f µs p50 (its programs ran %.1f µs per request)\n", r.Config, r.AddedP50Us-traps.AddedP50Us, r.BPFUsPerRequest)
+		}
+	}
 	for _, r := range res.Configs {
 		if len(r.HitsByProbe) == 0 {
 			continue
