@@ -160,6 +160,15 @@ func Run(cfg Config, program string, args []string) (Result, error) {
 // (call it once) waits for pending events and fills in res's run counts and
 // injection figures.
 func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Result) error, error) {
+	// undo holds what start has set up so far, to take down in reverse
+	// order when a later step fails.
+	var undo []func() error
+	fail := func(err error) (*probe.Session, func(*Result) error, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return nil, nil, err
+	}
 	out := instrumentation.Outputs{Markers: cfg.Markers}
 	var consts map[string]any
 	var exp *exporter.Exporter
@@ -185,14 +194,13 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		defer cancel()
 		return exp.Shutdown(ctx)
 	}
+	undo = append(undo, shutdown)
 	set := cfg.Probes
 	var inj *propagation.SockMsgInjector
 	if exp != nil {
 		var err error
-		set.Inject, inj, err = startInjection(cfg, pid)
-		if err != nil {
-			shutdown()
-			return nil, nil, err
+		if set.Inject, inj, err = startInjection(cfg, pid); err != nil {
+			return fail(err)
 		}
 	}
 	closeInjector := func() error {
@@ -201,15 +209,15 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		}
 		return inj.Close()
 	}
+	undo = append(undo, closeInjector)
 	var statsOff func() error
 	if cfg.RunCounts {
 		c, err := probe.EnableStats()
 		if err != nil {
-			closeInjector()
-			shutdown()
-			return nil, nil, err
+			return fail(err)
 		}
 		statsOff = c.Close
+		undo = append(undo, statsOff)
 	}
 	opts := probe.Options{Logger: cfg.Logger, SharedMaps: propagation.SharedMaps, Consts: consts}
 	if inj != nil {
@@ -224,13 +232,9 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 	debug.SetGCPercent(gc)
 	debug.FreeOSMemory()
 	if err != nil {
-		if statsOff != nil {
-			statsOff()
-		}
-		closeInjector()
-		shutdown()
-		return nil, nil, fmt.Errorf("%s (%s): %w", bin.Path, bin.GoVersion, err)
+		return fail(fmt.Errorf("%s (%s): %w", bin.Path, bin.GoVersion, err))
 	}
+	undo = append(undo, sess.Close)
 	figures := func() Figures {
 		var f Figures
 		f.EventsLost, _ = sess.Drops()
@@ -258,13 +262,7 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 	if cfg.MetricsAddr != "" {
 		var addr string
 		if addr, stopMetrics, err = serveMetrics(cfg.MetricsAddr, figures); err != nil {
-			sess.Close()
-			if statsOff != nil {
-				statsOff()
-			}
-			closeInjector()
-			shutdown()
-			return nil, nil, err
+			return fail(err)
 		}
 		logger(cfg).Info("self-metrics", "url", "http://"+addr+"/metrics")
 	}
