@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -18,8 +17,7 @@ type Point struct {
 // Traps is a counting uprobe at each of a program's Points, for one
 // process: the traps an agent's probes take, without the agent's work.
 type Traps struct {
-	prog  *ebpf.Program
-	hits  *ebpf.Variable
+	objs  *uprobes
 	links []link.Link
 }
 
@@ -30,20 +28,13 @@ func AttachTraps(path string, pid int, points []Point) (*Traps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	spec, err := loadPhysical()
+	objs, err := loadUprobes()
 	if err != nil {
-		return nil, fmt.Errorf("load physical BPF spec: %w", err)
+		return nil, err
 	}
-	var objs struct {
-		Count *ebpf.Program  `ebpf:"uprobe_count"`
-		Hits  *ebpf.Variable `ebpf:"hits"`
-	}
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		return nil, fmt.Errorf("load counting uprobe: %w", err)
-	}
-	t := &Traps{prog: objs.Count, hits: objs.Hits}
+	t := &Traps{objs: objs}
 	for _, p := range points {
-		l, err := ex.Uprobe(p.Symbol, t.prog, &link.UprobeOptions{Address: p.Address, Offset: p.Offset, PID: pid})
+		l, err := ex.Uprobe(p.Symbol, objs.Count, &link.UprobeOptions{Address: p.Address, Offset: p.Offset, PID: pid})
 		if err != nil {
 			t.Close()
 			return nil, fmt.Errorf("uprobe %s+%#x in %s: %w", p.Symbol, p.Offset, path, err)
@@ -56,7 +47,7 @@ func AttachTraps(path string, pid int, points []Point) (*Traps, error) {
 // Hits returns how often the traps fired so far.
 func (t *Traps) Hits() (uint64, error) {
 	var n uint64
-	if err := t.hits.Get(&n); err != nil {
+	if err := t.objs.Hits.Get(&n); err != nil {
 		return 0, fmt.Errorf("read trap count: %w", err)
 	}
 	return n, nil
@@ -69,5 +60,5 @@ func (t *Traps) Close() error {
 		errs = append(errs, l.Close())
 	}
 	t.links = nil
-	return errors.Join(append(errs, t.prog.Close())...)
+	return errors.Join(append(errs, t.objs.Close())...)
 }

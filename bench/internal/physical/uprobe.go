@@ -77,21 +77,11 @@ func UprobeHitCost(ctx context.Context, calls int) (Result, error) {
 		return res, fmt.Errorf("open own executable %s: %w", exe, err)
 	}
 
-	spec, err := loadPhysical()
+	objs, err := loadUprobes()
 	if err != nil {
-		return res, fmt.Errorf("load physical BPF spec: %w", err)
+		return res, err
 	}
-	// Only the uprobe programs: the ring buffer is not created.
-	var objs struct {
-		Empty *ebpf.Program  `ebpf:"uprobe_empty"`
-		Count *ebpf.Program  `ebpf:"uprobe_count"`
-		Hits  *ebpf.Variable `ebpf:"hits"`
-	}
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		return res, fmt.Errorf("load uprobe programs: %w", err)
-	}
-	defer objs.Empty.Close()
-	defer objs.Count.Close()
+	defer objs.Close()
 
 	attach := func(prog *ebpf.Program) (link.Link, error) {
 		l, err := ex.Uprobe(sym, prog, &link.UprobeOptions{Address: off, PID: os.Getpid()})
@@ -143,6 +133,29 @@ func UprobeHitCost(ctx context.Context, calls int) (Result, error) {
 	summarize(&res, rs)
 	return res, nil
 }
+
+// uprobes are the physical object's uprobe programs and their hit counter.
+type uprobes struct {
+	Empty *ebpf.Program  `ebpf:"uprobe_empty"`
+	Count *ebpf.Program  `ebpf:"uprobe_count"`
+	Hits  *ebpf.Variable `ebpf:"hits"`
+}
+
+// loadUprobes loads only the uprobe programs: the ring buffer is not
+// created.
+func loadUprobes() (*uprobes, error) {
+	spec, err := loadPhysical()
+	if err != nil {
+		return nil, fmt.Errorf("load physical BPF spec: %w", err)
+	}
+	var objs uprobes
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return nil, fmt.Errorf("load uprobe programs: %w", err)
+	}
+	return &objs, nil
+}
+
+func (u *uprobes) Close() error { return errors.Join(u.Empty.Close(), u.Count.Close()) }
 
 // mappedFileOffset returns the file mapped at pc in this process and pc's
 // offset in it, the address a uprobe takes.
