@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -134,7 +136,7 @@ func (b *batch) scopeSpans(res *resource.Resource, sc instrumentation.Scope) *tr
 		b.nres++
 		*rs = tracepb.ResourceSpans{Resource: b.resource(res), ScopeSpans: rs.ScopeSpans[:0]}
 		if res != nil {
-			rs.SchemaUrl = res.SchemaURL()
+			rs.SchemaUrl = validUTF8(res.SchemaURL())
 		}
 	}
 	if b.nscope == len(b.scopes) {
@@ -143,7 +145,7 @@ func (b *batch) scopeSpans(res *resource.Resource, sc instrumentation.Scope) *tr
 	ss := b.scopes[b.nscope]
 	b.scopeOf[b.nscope] = k
 	b.nscope++
-	*ss = tracepb.ScopeSpans{Scope: b.scope(sc), SchemaUrl: sc.SchemaURL, Spans: ss.Spans[:0]}
+	*ss = tracepb.ScopeSpans{Scope: b.scope(sc), SchemaUrl: validUTF8(sc.SchemaURL), Spans: ss.Spans[:0]}
 	rs.ScopeSpans = append(rs.ScopeSpans, ss)
 	return ss
 }
@@ -173,7 +175,7 @@ func (b *batch) scope(sc instrumentation.Scope) *commonpb.InstrumentationScope {
 	if b.scopeCache == nil || len(b.scopeCache) >= 64 {
 		b.scopeCache = map[instrumentation.Scope]*commonpb.InstrumentationScope{}
 	}
-	s := &commonpb.InstrumentationScope{Name: sc.Name, Version: sc.Version, Attributes: keyValues(sc.Attributes.ToSlice())}
+	s := &commonpb.InstrumentationScope{Name: validUTF8(sc.Name), Version: validUTF8(sc.Version), Attributes: keyValues(sc.Attributes.ToSlice())}
 	b.scopeCache[sc] = s
 	return s
 }
@@ -185,12 +187,12 @@ func (b *batch) span(ps *tracepb.Span, s sdktrace.ReadOnlySpan, st *tracepb.Stat
 	copy(ids[0:16], tid[:])
 	copy(ids[16:24], sid[:])
 	stat := s.Status()
-	*st = tracepb.Status{Code: statusCode(stat.Code), Message: stat.Description}
+	*st = tracepb.Status{Code: statusCode(stat.Code), Message: validUTF8(stat.Description)}
 	*ps = tracepb.Span{
 		TraceId:                ids[0:16:16],
 		SpanId:                 ids[16:24:24],
 		TraceState:             sc.TraceState().String(),
-		Name:                   s.Name(),
+		Name:                   validUTF8(s.Name()),
 		Kind:                   tracepb.Span_SpanKind(spanKind(s.SpanKind())),
 		StartTimeUnixNano:      uint64(max(0, s.StartTime().UnixNano())),
 		EndTimeUnixNano:        uint64(max(0, s.EndTime().UnixNano())),
@@ -269,7 +271,7 @@ func (a *attrArena) keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
 		v := &a.vals[i]
 		switch kv.Value.Type() {
 		case attribute.STRING:
-			a.strs[i] = commonpb.AnyValue_StringValue{StringValue: kv.Value.AsString()}
+			a.strs[i] = commonpb.AnyValue_StringValue{StringValue: validUTF8(kv.Value.AsString())}
 			*v = commonpb.AnyValue{Value: &a.strs[i]}
 		case attribute.INT64:
 			a.ints[i] = commonpb.AnyValue_IntValue{IntValue: kv.Value.AsInt64()}
@@ -277,7 +279,7 @@ func (a *attrArena) keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
 		default:
 			*v = commonpb.AnyValue{Value: anyValue(kv.Value).Value}
 		}
-		a.kvs[i] = commonpb.KeyValue{Key: string(kv.Key), Value: v}
+		a.kvs[i] = commonpb.KeyValue{Key: validUTF8(string(kv.Key)), Value: v}
 		out[j] = &a.kvs[i]
 	}
 	a.n += len(attrs)
@@ -291,7 +293,7 @@ func keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
 	}
 	out := make([]*commonpb.KeyValue, len(attrs))
 	for i, kv := range attrs {
-		out[i] = &commonpb.KeyValue{Key: string(kv.Key), Value: anyValue(kv.Value)}
+		out[i] = &commonpb.KeyValue{Key: validUTF8(string(kv.Key)), Value: anyValue(kv.Value)}
 	}
 	return out
 }
@@ -306,7 +308,7 @@ func anyValue(v attribute.Value) *commonpb.AnyValue {
 	case attribute.FLOAT64:
 		return &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: v.AsFloat64()}}
 	case attribute.STRING:
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v.AsString()}}
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(v.AsString())}}
 	case attribute.BOOLSLICE:
 		return array(v.AsBoolSlice(), attribute.BoolValue)
 	case attribute.INT64SLICE:
@@ -325,6 +327,17 @@ func array[T any](vs []T, value func(T) attribute.Value) *commonpb.AnyValue {
 		out[i] = anyValue(value(x))
 	}
 	return &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: out}}}
+}
+
+// validUTF8 replaces invalid UTF-8 with U+FFFD. OTLP strings must be valid
+// UTF-8: protobuf-go refuses to encode the whole request otherwise, and a
+// collector rejects it, so one request path like "/%ff" (net/url decodes
+// it to a lone 0xff byte) would lose every span of its batch.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // grow returns s with length n, reallocating (never copying: every

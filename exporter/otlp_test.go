@@ -11,17 +11,24 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
 // captureClient is an otlptrace.Client that keeps what it is given,
 // marshalled (our messages are reused after UploadTraces returns).
-type captureClient struct{ got [][]byte }
+type captureClient struct {
+	got [][]byte
+	t   *testing.T // set: also check our wire encoding of each request
+}
 
 func (c *captureClient) Start(context.Context) error { return nil }
 func (c *captureClient) Stop(context.Context) error  { return nil }
 func (c *captureClient) UploadTraces(_ context.Context, rs []*tracepb.ResourceSpans) error {
+	if c.t != nil { // ours: the gRPC encoder writes proto.Marshal's bytes for every batch
+		checkWire(c.t, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
+	}
 	for _, r := range rs {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 		if err != nil {
@@ -80,6 +87,7 @@ func TestTransformMatchesSDK(t *testing.T) {
 		{"no attributes", spans([]Span{{Name: "x", TraceID: traceID, SpanID: trace.SpanID{1}, Sampled: true, Start: t0, End: t0}})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			got.t = t
 			var want captureClient
 			sdk := otlptrace.NewUnstarted(&want)
 			if err := sdk.ExportSpans(context.Background(), tc.batch); err != nil {
