@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -332,7 +333,12 @@ const pollInterval = 250 * time.Millisecond
 func (s *Session) Run() error {
 	var rec ringbuf.Record
 	s.reader.SetDeadline(time.Now().Add(pollInterval))
-	for {
+	for n := 0; ; n++ {
+		// A full ring can keep this loop from ever blocking: let the
+		// goroutines it feeds (the exporter's queue) run on a one-CPU agent.
+		if n%512 == 511 {
+			runtime.Gosched()
+		}
 		if err := s.reader.ReadInto(&rec); err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
