@@ -217,7 +217,14 @@ func (res *results) write(w io.Writer) {
 	}
 	for _, r := range res.Configs {
 		if traps != nil && r.BPFUsPerRequest > 0 {
-			fmt.Fprintf(w, "beyond the traps, %s: %+.0f µs p50 (its programs ran %.1f µs per request)\n", r.Config, r.AddedP50Us-traps.AddedP50Us, r.BPFUsPerRequest)
+			// The target's intent measured in place: added p50 over what
+			// the same traps alone add to the same service.
+			ratio := "-"
+			if traps.AddedP50Us > 0 {
+				ratio = fmt.Sprintf("%.2f", r.AddedP50Us/traps.AddedP50Us)
+			}
+			fmt.Fprintf(w, "beyond the traps, %s: %+.0f µs p50, %s× what the traps alone add (its programs ran %.1f µs per request)\n",
+				r.Config, r.AddedP50Us-traps.AddedP50Us, ratio, r.BPFUsPerRequest)
 		}
 	}
 	for _, r := range res.Configs {

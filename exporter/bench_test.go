@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 )
@@ -127,6 +129,33 @@ func BenchmarkExport(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 			if l := e.Loss(); l != (Loss{}) {
 				b.Fatalf("lost spans: %+v", l)
+			}
+		})
+	}
+}
+
+// BenchmarkEncode is one agent batch (512 server spans) encoded by
+// wireCodec and by gRPC's proto codec; ns/op is per span.
+func BenchmarkEncode(b *testing.B) {
+	var bt batch
+	spans := make([]sdktrace.ReadOnlySpan, 512)
+	res := newResource(Config{ServiceName: "users"}, target)
+	for i := range spans {
+		spans[i] = newReadOnly(benchSpan(i), res)
+	}
+	req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: bt.fill(spans)}
+	for _, c := range []struct {
+		name  string
+		codec encoding.CodecV2
+	}{{"wire", wireCodec{}}, {"protobuf-go", encoding.GetCodecV2("proto")}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += len(spans) {
+				data, err := c.codec.Marshal(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				data.Free()
 			}
 		})
 	}

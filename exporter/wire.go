@@ -22,7 +22,7 @@ import (
 // encoded by appendRequest, everything else (the responses, a request with
 // fields appendRequest does not know) by gRPC's proto codec. protobuf-go's
 // generic marshal (a Size pass, then a table-driven encode that validates
-// every string again) was half of the agent's CPU per span. The encoder
+// every string again) was half of the export path's CPU per span. The encoder
 // writes the bytes proto.Marshal writes (fields in number order, proto3
 // defaults left out), except that it does not check strings for UTF-8:
 // batch makes them valid before. The SDK's client still does the

@@ -49,7 +49,7 @@ func main() {
 	// pipeline of goroutines handing spans to each other (ring reader, the
 	// SDK's batch processor, gRPC); on one P a hand-off is a goroutine
 	// switch, on several it wakes a thread (futex): 3.9 -> 2.8 µs of CPU
-	// per span measured under make bench's load. It also bounds what the
+	// per span, bench/apps/svc under a steady load. It also bounds what the
 	// agent can take from the service it watches.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
