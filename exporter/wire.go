@@ -316,21 +316,22 @@ func (w *wire) fixed64(num int, v uint64) {
 	w.varint(tag(num, wireFixed64))
 }
 
-func (w *wire) request(r *coltracepb.ExportTraceServiceRequest) {
-	for i := len(r.ResourceSpans) - 1; i >= 0; i-- {
+// messages writes each of ms as field num, last first.
+func messages[T any](w *wire, num int, ms []T, write func(*wire, T)) {
+	for i := len(ms) - 1; i >= 0; i-- {
 		end := w.i
-		w.resourceSpans(r.ResourceSpans[i])
-		w.lenPrefix(1, end)
+		write(w, ms[i])
+		w.lenPrefix(num, end)
 	}
+}
+
+func (w *wire) request(r *coltracepb.ExportTraceServiceRequest) {
+	messages(w, 1, r.ResourceSpans, (*wire).resourceSpans)
 }
 
 func (w *wire) resourceSpans(rs *tracepb.ResourceSpans) {
 	w.string(3, rs.SchemaUrl)
-	for i := len(rs.ScopeSpans) - 1; i >= 0; i-- {
-		end := w.i
-		w.scopeSpans(rs.ScopeSpans[i])
-		w.lenPrefix(2, end)
-	}
+	messages(w, 2, rs.ScopeSpans, (*wire).scopeSpans)
 	if r := rs.Resource; r != nil {
 		end := w.i
 		w.uint(2, uint64(r.DroppedAttributesCount))
@@ -341,11 +342,7 @@ func (w *wire) resourceSpans(rs *tracepb.ResourceSpans) {
 
 func (w *wire) scopeSpans(ss *tracepb.ScopeSpans) {
 	w.string(3, ss.SchemaUrl)
-	for i := len(ss.Spans) - 1; i >= 0; i-- {
-		end := w.i
-		w.span(ss.Spans[i])
-		w.lenPrefix(2, end)
-	}
+	messages(w, 2, ss.Spans, (*wire).span)
 	if sc := ss.Scope; sc != nil {
 		end := w.i
 		w.uint(4, uint64(sc.DroppedAttributesCount))
@@ -430,12 +427,7 @@ func (w *wire) anyValue(v *commonpb.AnyValue) {
 	case *commonpb.AnyValue_ArrayValue:
 		end := w.i
 		if x.ArrayValue != nil {
-			vs := x.ArrayValue.Values
-			for i := len(vs) - 1; i >= 0; i-- {
-				eend := w.i
-				w.anyValue(vs[i])
-				w.lenPrefix(1, eend)
-			}
+			messages(w, 1, x.ArrayValue.Values, (*wire).anyValue)
 		}
 		w.lenPrefix(5, end)
 	case *commonpb.AnyValue_KvlistValue:
