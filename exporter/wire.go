@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/encoding"
 	protoenc "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/proto"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -41,17 +40,27 @@ func (wireCodec) Name() string { return protoenc.Name }
 const maxRequestSize = 64 << 20
 
 func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if req, ok := v.(*coltracepb.ExportTraceServiceRequest); ok {
-		data, n, ok := marshalRequest(req)
-		if n > maxRequestSize {
-			return nil, fmt.Errorf("OTLP request too large: %d bytes exceed %d", n, maxRequestSize)
-		}
-		if ok {
-			wireRequests.Add(1)
-			return data, nil
-		}
+	protoCodec := encoding.GetCodecV2(protoenc.Name)
+	req, ok := v.(*coltracepb.ExportTraceServiceRequest)
+	if !ok {
+		return protoCodec.Marshal(v)
 	}
-	return encoding.GetCodecV2(protoenc.Name).Marshal(v)
+	data, n, ok := marshalRequest(req)
+	if !ok && n <= maxRequestSize { // a field the encoder does not write, or its self-check failed
+		var err error
+		if data, err = protoCodec.Marshal(v); err != nil {
+			return nil, err
+		}
+		n = data.Len()
+	}
+	if n > maxRequestSize {
+		data.Free()
+		return nil, fmt.Errorf("OTLP request too large: %d bytes exceed %d", n, maxRequestSize)
+	}
+	if ok {
+		wireRequests.Add(1)
+	}
+	return data, nil
 }
 
 func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -60,14 +69,13 @@ func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // marshalRequest encodes req into a pooled buffer and returns its size. It
 // reports false, having written nothing, when req holds a field the
-// encoder does not write (the caller then uses protobuf-go, and n is
-// proto.Size), when n is over maxRequestSize, or when the encoder fails its
-// own size check: a wrong encoding must never reach a collector nor crash
-// the agent.
+// encoder does not write (n is 0: unknown), when n is over maxRequestSize,
+// or when the encoder fails its own size check: a wrong encoding must
+// never reach a collector nor crash the agent.
 func marshalRequest(req *coltracepb.ExportTraceServiceRequest) (data mem.BufferSlice, n int, ok bool) {
 	var s sizer
 	if n = s.request(req); s.unknown {
-		return nil, proto.Size(req), false
+		return nil, 0, false
 	}
 	if n > maxRequestSize {
 		return nil, n, false
@@ -107,11 +115,13 @@ func sizeField(num, n int) int { return sizeVarint(tag(num, wireBytes)) + sizeVa
 
 func sizeVarintField(num int, v uint64) int { return sizeVarint(tag(num, wireVarint)) + sizeVarint(v) }
 
-func sizeString(num int, s string) int {
-	if s == "" {
+// sizeOptional is the size of a string or bytes field, left out when
+// empty as proto3 leaves defaults out.
+func sizeOptional[T string | []byte](num int, b T) int {
+	if len(b) == 0 {
 		return 0
 	}
-	return sizeField(num, len(s))
+	return sizeField(num, len(b))
 }
 
 func sizeUint(num int, v uint64) int {
@@ -139,7 +149,7 @@ func (s *sizer) resourceSpans(rs *tracepb.ResourceSpans) int {
 		s.unknown = true
 		return 0
 	}
-	n := sizeString(3, rs.SchemaUrl)
+	n := sizeOptional(3, rs.SchemaUrl)
 	if rs.Resource != nil {
 		n += sizeField(1, s.resource(rs.Resource))
 	}
@@ -161,9 +171,9 @@ func (s *sizer) scopeSpans(ss *tracepb.ScopeSpans) int {
 		s.unknown = true
 		return 0
 	}
-	n := sizeString(3, ss.SchemaUrl)
+	n := sizeOptional(3, ss.SchemaUrl)
 	if sc := ss.Scope; sc != nil {
-		n += sizeField(1, sizeString(1, sc.Name)+sizeString(2, sc.Version)+s.keyValues(3, sc.Attributes)+sizeUint(4, uint64(sc.DroppedAttributesCount)))
+		n += sizeField(1, sizeOptional(1, sc.Name)+sizeOptional(2, sc.Version)+s.keyValues(3, sc.Attributes)+sizeUint(4, uint64(sc.DroppedAttributesCount)))
 	}
 	for _, sp := range ss.Spans {
 		n += sizeField(2, s.span(sp))
@@ -176,17 +186,8 @@ func (s *sizer) span(sp *tracepb.Span) int {
 		s.unknown = true
 		return 0
 	}
-	n := 0
-	if len(sp.TraceId) > 0 {
-		n += sizeField(1, len(sp.TraceId))
-	}
-	if len(sp.SpanId) > 0 {
-		n += sizeField(2, len(sp.SpanId))
-	}
-	if len(sp.ParentSpanId) > 0 {
-		n += sizeField(4, len(sp.ParentSpanId))
-	}
-	n += sizeString(3, sp.TraceState) + sizeString(5, sp.Name) + sizeUint(6, uint64(int64(sp.Kind)))
+	n := sizeOptional(1, sp.TraceId) + sizeOptional(2, sp.SpanId) + sizeOptional(4, sp.ParentSpanId)
+	n += sizeOptional(3, sp.TraceState) + sizeOptional(5, sp.Name) + sizeUint(6, uint64(int64(sp.Kind)))
 	if sp.StartTimeUnixNano != 0 {
 		n += 1 + 8
 	}
@@ -196,7 +197,7 @@ func (s *sizer) span(sp *tracepb.Span) int {
 	n += s.keyValues(9, sp.Attributes) + sizeUint(10, uint64(sp.DroppedAttributesCount))
 	n += sizeUint(12, uint64(sp.DroppedEventsCount)) + sizeUint(14, uint64(sp.DroppedLinksCount))
 	if st := sp.Status; st != nil {
-		n += sizeField(15, sizeString(2, st.Message)+sizeUint(3, uint64(int64(st.Code))))
+		n += sizeField(15, sizeOptional(2, st.Message)+sizeUint(3, uint64(int64(st.Code))))
 	}
 	if sp.Flags != 0 {
 		n += 2 + 4 // field 16 takes a two-byte tag
@@ -217,7 +218,7 @@ func (s *sizer) keyValue(kv *commonpb.KeyValue) int {
 		s.unknown = true
 		return 0
 	}
-	n := sizeString(1, kv.Key)
+	n := sizeOptional(1, kv.Key)
 	if kv.Value != nil {
 		n += sizeField(2, s.anyValue(kv.Value))
 	}
@@ -286,21 +287,19 @@ func (w *wire) lenPrefix(num, end int) {
 	w.varint(tag(num, wireBytes))
 }
 
-func (w *wire) bytes(num int, b []byte) {
+// field writes a string or bytes field, even an empty one (a set oneof).
+func field[T string | []byte](w *wire, num int, b T) {
 	end := w.i
 	w.i -= len(b)
 	copy(w.b[w.i:], b)
 	w.lenPrefix(num, end)
 }
 
-func (w *wire) string(num int, s string) {
-	if s == "" {
-		return
+// optional writes a string or bytes field unless it is empty.
+func optional[T string | []byte](w *wire, num int, b T) {
+	if len(b) > 0 {
+		field(w, num, b)
 	}
-	end := w.i
-	w.i -= len(s)
-	copy(w.b[w.i:], s)
-	w.lenPrefix(num, end)
 }
 
 func (w *wire) uint(num int, v uint64) {
@@ -330,7 +329,7 @@ func (w *wire) request(r *coltracepb.ExportTraceServiceRequest) {
 }
 
 func (w *wire) resourceSpans(rs *tracepb.ResourceSpans) {
-	w.string(3, rs.SchemaUrl)
+	optional(w, 3, rs.SchemaUrl)
 	messages(w, 2, rs.ScopeSpans, (*wire).scopeSpans)
 	if r := rs.Resource; r != nil {
 		end := w.i
@@ -341,14 +340,14 @@ func (w *wire) resourceSpans(rs *tracepb.ResourceSpans) {
 }
 
 func (w *wire) scopeSpans(ss *tracepb.ScopeSpans) {
-	w.string(3, ss.SchemaUrl)
+	optional(w, 3, ss.SchemaUrl)
 	messages(w, 2, ss.Spans, (*wire).span)
 	if sc := ss.Scope; sc != nil {
 		end := w.i
 		w.uint(4, uint64(sc.DroppedAttributesCount))
 		w.keyValues(3, sc.Attributes)
-		w.string(2, sc.Version)
-		w.string(1, sc.Name)
+		optional(w, 2, sc.Version)
+		optional(w, 1, sc.Name)
 		w.lenPrefix(1, end)
 	}
 }
@@ -362,7 +361,7 @@ func (w *wire) span(sp *tracepb.Span) {
 	if st := sp.Status; st != nil {
 		end := w.i
 		w.uint(3, uint64(int64(st.Code)))
-		w.string(2, st.Message)
+		optional(w, 2, st.Message)
 		w.lenPrefix(15, end)
 	}
 	w.uint(14, uint64(sp.DroppedLinksCount))
@@ -376,17 +375,11 @@ func (w *wire) span(sp *tracepb.Span) {
 		w.fixed64(7, sp.StartTimeUnixNano)
 	}
 	w.uint(6, uint64(int64(sp.Kind)))
-	w.string(5, sp.Name)
-	if len(sp.ParentSpanId) > 0 {
-		w.bytes(4, sp.ParentSpanId)
-	}
-	w.string(3, sp.TraceState)
-	if len(sp.SpanId) > 0 {
-		w.bytes(2, sp.SpanId)
-	}
-	if len(sp.TraceId) > 0 {
-		w.bytes(1, sp.TraceId)
-	}
+	optional(w, 5, sp.Name)
+	optional(w, 4, sp.ParentSpanId)
+	optional(w, 3, sp.TraceState)
+	optional(w, 2, sp.SpanId)
+	optional(w, 1, sp.TraceId)
 }
 
 func (w *wire) keyValues(num int, kvs []*commonpb.KeyValue) {
@@ -398,7 +391,7 @@ func (w *wire) keyValues(num int, kvs []*commonpb.KeyValue) {
 			w.anyValue(kv.Value)
 			w.lenPrefix(2, vend)
 		}
-		w.string(1, kv.Key)
+		optional(w, 1, kv.Key)
 		w.lenPrefix(num, end)
 	}
 }
@@ -408,10 +401,7 @@ func (w *wire) keyValues(num int, kvs []*commonpb.KeyValue) {
 func (w *wire) anyValue(v *commonpb.AnyValue) {
 	switch x := v.Value.(type) {
 	case *commonpb.AnyValue_StringValue:
-		end := w.i
-		w.i -= len(x.StringValue)
-		copy(w.b[w.i:], x.StringValue)
-		w.lenPrefix(1, end)
+		field(w, 1, x.StringValue)
 	case *commonpb.AnyValue_BoolValue:
 		b := uint64(0)
 		if x.BoolValue {
@@ -437,6 +427,6 @@ func (w *wire) anyValue(v *commonpb.AnyValue) {
 		}
 		w.lenPrefix(6, end)
 	case *commonpb.AnyValue_BytesValue:
-		w.bytes(7, x.BytesValue)
+		field(w, 7, x.BytesValue)
 	}
 }

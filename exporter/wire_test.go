@@ -371,6 +371,13 @@ func TestWireRequestTooLarge(t *testing.T) {
 	if _, err := (wireCodec{}).Marshal(req); err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Errorf("Marshal of a %d-byte request: %v, want too large", maxRequestSize+4, err)
 	}
+	// The same bound when protobuf-go encodes (a field the encoder does
+	// not write).
+	req.ResourceSpans[0].Resource = &resourcepb.Resource{EntityRefs: []*commonpb.EntityRef{{Type: "t"}}}
+	if _, err := (wireCodec{}).Marshal(req); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("Marshal of a large request protobuf-go encodes: %v, want too large", err)
+	}
+	req.ResourceSpans[0].Resource = nil
 	req.ResourceSpans[0].SchemaUrl = big[:maxRequestSize-16]
 	data, err := (wireCodec{}).Marshal(req)
 	if err != nil {
