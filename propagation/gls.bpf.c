@@ -16,10 +16,11 @@ int uprobe_runtime_newproc1_ret(struct pt_regs *ctx)
 	if (!newg)
 		return 0;
 	__u32 tgid = current_tgid();
+	__u64 goid, parent;
 	struct gls_entry inherited;
-	if (!lookup_context(tgid, g_parent_goid(newg), &inherited))
+	if (!g_goids(newg, &goid, &parent) || !lookup_context(tgid, parent, &inherited))
 		return 0;
-	struct gls_key child = { .tgid = tgid, .goid = g_goid(newg) };
+	struct gls_key child = { .tgid = tgid, .goid = goid };
 	bpf_map_update_elem(&gls_contexts, &child, &inherited, BPF_ANY);
 	return 0;
 }

@@ -36,6 +36,7 @@ type glsGlsKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	glsMapBlocks                    = "blocks"
 	glsMapEventDrops                = "event_drops"
 	glsMapEvents                    = "events"
 	glsMapGlsContexts               = "gls_contexts"
@@ -94,6 +95,7 @@ type glsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type glsMapSpecs struct {
+	Blocks      *ebpf.MapSpec `ebpf:"blocks"`
 	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
@@ -128,6 +130,7 @@ func (o *glsObjects) Close() error {
 //
 // It can be passed to loadGlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type glsMaps struct {
+	Blocks      *ebpf.Map `ebpf:"blocks"`
 	EventDrops  *ebpf.Map `ebpf:"event_drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
@@ -136,6 +139,7 @@ type glsMaps struct {
 
 func (m *glsMaps) Close() error {
 	return _GlsClose(
+		m.Blocks,
 		m.EventDrops,
 		m.Events,
 		m.GlsContexts,

@@ -39,6 +39,7 @@ type markerMarkerEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	markerMapBlocks                 = "blocks"
 	markerMapEventDrops             = "event_drops"
 	markerMapEvents                 = "events"
 	markerMapGlsContexts            = "gls_contexts"
@@ -103,6 +104,7 @@ type markerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type markerMapSpecs struct {
+	Blocks      *ebpf.MapSpec `ebpf:"blocks"`
 	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
@@ -139,6 +141,7 @@ func (o *markerObjects) Close() error {
 //
 // It can be passed to loadMarkerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type markerMaps struct {
+	Blocks      *ebpf.Map `ebpf:"blocks"`
 	EventDrops  *ebpf.Map `ebpf:"event_drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
@@ -147,6 +150,7 @@ type markerMaps struct {
 
 func (m *markerMaps) Close() error {
 	return _MarkerClose(
+		m.Blocks,
 		m.EventDrops,
 		m.Events,
 		m.GlsContexts,

@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	physicalMapBlocks          = "blocks"
 	physicalMapEventDrops      = "event_drops"
 	physicalMapEvents          = "events"
 	physicalProgSubmitNoWakeup = "submit_no_wakeup"
@@ -81,6 +82,7 @@ type physicalProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type physicalMapSpecs struct {
+	Blocks     *ebpf.MapSpec `ebpf:"blocks"`
 	EventDrops *ebpf.MapSpec `ebpf:"event_drops"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 }
@@ -114,12 +116,14 @@ func (o *physicalObjects) Close() error {
 //
 // It can be passed to loadPhysicalObjects or ebpf.CollectionSpec.LoadAndAssign.
 type physicalMaps struct {
+	Blocks     *ebpf.Map `ebpf:"blocks"`
 	EventDrops *ebpf.Map `ebpf:"event_drops"`
 	Events     *ebpf.Map `ebpf:"events"`
 }
 
 func (m *physicalMaps) Close() error {
 	return _PhysicalClose(
+		m.Blocks,
 		m.EventDrops,
 		m.Events,
 	)

@@ -55,10 +55,13 @@ static __always_inline int ctx_context(__u64 ctx, struct gls_entry *out)
 		struct gls_entry *e = bpf_map_lookup_elem(&ctx_owners, &k);
 		if (e)
 			return resolve_live(k.tgid, e, out);
-		__u64 parent = ctx + off_context_cancelCtx_Context;
-		if (!read_ptr(parent + off_runtime_iface_tab))
+		/* The parent Context interface (tab, data) with one read. */
+		struct { __u64 w[2]; } parent = {};
+		if (bpf_probe_read_user(&parent, sizeof(parent), (void *)(ctx + off_context_cancelCtx_Context)))
+			return 0;
+		if (!parent.w[off_runtime_iface_tab / 8 & 1])
 			return 0; /* nil parent: the chain ends (or not a standard context) */
-		ctx = read_ptr(parent + off_runtime_iface_data);
+		ctx = parent.w[off_runtime_iface_data / 8 & 1];
 	}
 	return 0;
 }

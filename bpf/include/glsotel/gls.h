@@ -78,6 +78,19 @@ static __always_inline __u64 g_parent_goid(__u64 g)
 	return goid;
 }
 
+/* g_goids reads a g's goid and parentGoid with one read (they are about
+ * 128 bytes apart), into block slot 0. Returns 0 when g cannot be read. */
+static __always_inline int g_goids(__u64 g, __u64 *goid, __u64 *parent)
+{
+	__u64 lo = off_runtime_g_goid < off_runtime_g_parentGoid ? off_runtime_g_goid : off_runtime_g_parentGoid;
+	struct block *b = read_block(0, g + lo, MAX2(off_runtime_g_goid, off_runtime_g_parentGoid) - lo + 8);
+	if (!b)
+		return 0;
+	*goid = block_u64(b, off_runtime_g_goid - lo);
+	*parent = block_u64(b, off_runtime_g_parentGoid - lo);
+	return 1;
+}
+
 static __always_inline __u64 span_id_u64(const __u8 id[8])
 {
 	__u64 v;

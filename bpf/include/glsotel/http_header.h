@@ -67,45 +67,60 @@ static __always_inline int key_is(const __u8 *k, const char *lit, int n)
 	return 1;
 }
 
-/* header_slot looks at one live entry: key (Go string header) at key,
- * value ([]string header) at elem. */
-static __always_inline void header_slot(struct header_scan *st, __u64 key, __u64 elem)
+/* A Go string or slice header's first two words: ptr, len. */
+struct go_hdr {
+	__u64 ptr, len;
+};
+
+/* header_match returns which wanted header the key k names (0: none) and
+ * marks it found. */
+static __always_inline __u32 header_match(struct header_scan *st, const struct go_hdr *k)
 {
-	struct { __u64 ptr, len; } k = {};
-	if (bpf_probe_read_user(&k, sizeof(k), (void *)key))
-		return;
 	__u8 name[11] = {};
 	__u32 bit = 0;
-	if (k.len == 11 && (st->want & HEADER_TRACEPARENT)) {
-		if (bpf_probe_read_user(name, 11, (void *)k.ptr) == 0 && key_is(name, "Traceparent", 11))
+	if (k->len == 11 && (st->want & HEADER_TRACEPARENT)) {
+		if (bpf_probe_read_user(name, 11, (void *)k->ptr) == 0 && key_is(name, "Traceparent", 11))
 			bit = HEADER_TRACEPARENT;
-	} else if (k.len == 10 && (st->want & (HEADER_TRACESTATE | HEADER_USER_AGENT))) {
-		if (bpf_probe_read_user(name, 10, (void *)k.ptr) == 0) {
+	} else if (k->len == 10 && (st->want & (HEADER_TRACESTATE | HEADER_USER_AGENT))) {
+		if (bpf_probe_read_user(name, 10, (void *)k->ptr) == 0) {
 			if (key_is(name, "Tracestate", 10))
 				bit = HEADER_TRACESTATE;
 			else if (key_is(name, "User-Agent", 10))
 				bit = HEADER_USER_AGENT;
 		}
-	} else if (k.len == 7 && (st->want & HEADER_BAGGAGE)) {
-		if (bpf_probe_read_user(name, 7, (void *)k.ptr) == 0 && key_is(name, "Baggage", 7))
+	} else if (k->len == 7 && (st->want & HEADER_BAGGAGE)) {
+		if (bpf_probe_read_user(name, 7, (void *)k->ptr) == 0 && key_is(name, "Baggage", 7))
 			bit = HEADER_BAGGAGE;
 	}
-	if (!(bit & st->want))
-		return;
+	bit &= st->want;
 	st->want &= ~bit;
 	st->out->found |= bit;
-	/* elem is a []string: its first string header is at the slice's ptr. */
-	struct { __u64 ptr, len; } vals = {};
-	if (bpf_probe_read_user(&vals, sizeof(vals), (void *)elem) || vals.len == 0)
+	return bit;
+}
+
+/* header_store keeps the first value of header bit, whose values are the
+ * []string vals. */
+static __always_inline void header_store(struct header_scan *st, __u32 bit, const struct go_hdr *vals)
+{
+	if (!vals->ptr || vals->len == 0)
 		return;
 	if (bit == HEADER_TRACEPARENT)
-		read_go_str(&st->out->traceparent, vals.ptr);
+		read_go_str(&st->out->traceparent, vals->ptr);
 	else if (bit == HEADER_TRACESTATE)
-		read_go_str(&st->out->w3c.tracestate, vals.ptr);
+		read_go_str(&st->out->w3c.tracestate, vals->ptr);
 	else if (bit == HEADER_BAGGAGE)
-		read_go_str(&st->out->w3c.baggage, vals.ptr);
+		read_go_str(&st->out->w3c.baggage, vals->ptr);
 	else
-		read_go_str(&st->out->user_agent, vals.ptr);
+		read_go_str(&st->out->user_agent, vals->ptr);
+}
+
+/* slot_hdr copies the header at off in a group block. A helper, not a
+ * load: off varies with the slot, which a map value access would make the
+ * verifier track slot by slot. */
+static __always_inline void slot_hdr(struct go_hdr *dst, const struct block *blk, __u64 off)
+{
+	if (bpf_probe_read_kernel(dst, sizeof(*dst), blk->b + (off & (BLOCK_MAX - 1))))
+		dst->ptr = dst->len = 0;
 }
 
 static long header_swiss_step(__u64 i, void *data)
@@ -114,13 +129,27 @@ static long header_swiss_step(__u64 i, void *data)
 	__u64 g = i / MAP_SLOTS, s = i % MAP_SLOTS;
 	if (!st->want || g >= st->ngroups)
 		return 1;
-	__u64 group = st->groups + g * map_group_size;
-	if (s == 0)
-		st->ctrl = read_ptr(group);
+	/* The group, read whole when its first slot comes up: control word
+	 * then slots. Block slot 2: the caller's own reads use 0 and 1. */
+	__u32 bs = 2;
+	struct block *blk = bpf_map_lookup_elem(&blocks, &bs);
+	if (!blk)
+		return 1;
+	if (s == 0) {
+		if (!read_block(bs, st->groups + g * map_group_size, map_group_size))
+			return 1;
+		st->ctrl = block_u64(blk, 0);
+	}
 	if ((st->ctrl >> (8 * s)) & 0x80)
 		return 0; /* empty or deleted */
-	__u64 slot = group + map_group_slots + s * map_slot_size;
-	header_slot(st, slot, slot + map_slot_elem);
+	__u64 slot = map_group_slots + s * map_slot_size;
+	struct go_hdr h;
+	slot_hdr(&h, blk, slot);
+	__u32 bit = header_match(st, &h);
+	if (bit) {
+		slot_hdr(&h, blk, slot + map_slot_elem);
+		header_store(st, bit, &h);
+	}
 	return 0;
 }
 
@@ -150,8 +179,14 @@ static long header_hmap_step(__u64 i, void *data)
 	}
 	if (((st->tophash >> (8 * s)) & 0xff) < map_min_tophash)
 		return 0; /* empty or evacuated */
-	header_slot(st, st->cur + map_bucket_keys + s * map_key_size,
-		    st->cur + map_bucket_values + s * map_elem_size);
+	/* Keys and values are read from the program, not from a bucket
+	 * block: slot offsets into one make this loop too costly to verify. */
+	struct go_hdr h = {};
+	if (bpf_probe_read_user(&h, sizeof(h), (void *)(st->cur + map_bucket_keys + s * map_key_size)))
+		return 0;
+	__u32 bit = header_match(st, &h);
+	if (bit && !bpf_probe_read_user(&h, sizeof(h), (void *)(st->cur + map_bucket_values + s * map_elem_size)))
+		header_store(st, bit, &h);
 	return 0;
 }
 
@@ -162,29 +197,35 @@ static __always_inline void scan_headers(__u64 m, __u32 want, struct header_valu
 	if (!m)
 		return;
 	if (map_swiss) {
-		if (!read_ptr(m + map_used))
+		/* The Map's used, dirPtr and dirLen with one read. */
+		struct block *mb = read_block(2, m, MAX2(map_used, MAX2(map_dir_ptr, map_dir_len)) + 8);
+		if (!mb || !block_u64(mb, map_used))
 			return;
-		__u64 dir = read_ptr(m + map_dir_ptr);
-		if (read_ptr(m + map_dir_len) == 0) {
+		__u64 dir = block_u64(mb, map_dir_ptr);
+		if (block_u64(mb, map_dir_len) == 0) {
 			st.groups = dir; /* a small map: one group */
 			st.ngroups = 1;
 		} else {
 			__u64 table = read_ptr(dir);
-			st.groups = read_ptr(table + map_table_groups);
-			st.ngroups = read_ptr(table + map_table_groups + map_groups_length_mask) + 1;
+			struct block *tb = read_block(2, table, map_table_groups + map_groups_length_mask + 8);
+			if (!tb)
+				return;
+			st.groups = block_u64(tb, map_table_groups);
+			st.ngroups = block_u64(tb, map_table_groups + map_groups_length_mask) + 1;
 		}
 		out->truncated = st.ngroups > HEADER_MAX_GROUPS;
 		bpf_loop(HEADER_MAX_SLOTS, header_swiss_step, &st, 0);
 		return;
 	}
-	if (!read_ptr(m + map_hmap_count))
+	/* The hmap's count, flags, B and bucket pointers with one read. */
+	__u64 hlen = MAX2(MAX2(map_hmap_count, map_hmap_buckets), map_hmap_oldbuckets) + 8;
+	struct block *mb = read_block(2, m, MAX2(hlen, MAX2(map_hmap_flags, map_hmap_b) + 8));
+	if (!mb || !block_u64(mb, map_hmap_count))
 		return;
-	__u8 flags = 0, b = 0;
-	bpf_probe_read_user(&flags, 1, (void *)(m + map_hmap_flags));
-	bpf_probe_read_user(&b, 1, (void *)(m + map_hmap_b));
-	st.buckets = read_ptr(m + map_hmap_buckets);
+	__u8 flags = block_u64(mb, map_hmap_flags), b = block_u64(mb, map_hmap_b);
+	st.buckets = block_u64(mb, map_hmap_buckets);
 	st.nbuckets = 1ull << (b & 31);
-	st.oldbuckets = read_ptr(m + map_hmap_oldbuckets);
+	st.oldbuckets = block_u64(mb, map_hmap_oldbuckets);
 	if (st.oldbuckets)
 		st.noldbuckets = (flags & map_same_size_grow) ? st.nbuckets : st.nbuckets / 2;
 	st.next = 0;

@@ -68,6 +68,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapBlocks                                  = "blocks"
 	probeMapCtxOwners                               = "ctx_owners"
 	probeMapDbCalls                                 = "db_calls"
 	probeMapDbScratch                               = "db_scratch"
@@ -212,6 +213,7 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
+	Blocks      *ebpf.MapSpec `ebpf:"blocks"`
 	CtxOwners   *ebpf.MapSpec `ebpf:"ctx_owners"`
 	DbCalls     *ebpf.MapSpec `ebpf:"db_calls"`
 	DbScratch   *ebpf.MapSpec `ebpf:"db_scratch"`
@@ -266,6 +268,7 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
+	Blocks      *ebpf.Map `ebpf:"blocks"`
 	CtxOwners   *ebpf.Map `ebpf:"ctx_owners"`
 	DbCalls     *ebpf.Map `ebpf:"db_calls"`
 	DbScratch   *ebpf.Map `ebpf:"db_scratch"`
@@ -277,6 +280,7 @@ type probeMaps struct {
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
+		m.Blocks,
 		m.CtxOwners,
 		m.DbCalls,
 		m.DbScratch,

@@ -85,6 +85,7 @@ type harnessW3cHeaders struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	harnessMapBlocks                 = "blocks"
 	harnessMapEventDrops             = "event_drops"
 	harnessMapEvents                 = "events"
 	harnessMapGlsContexts            = "gls_contexts"
@@ -159,6 +160,7 @@ type harnessProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessMapSpecs struct {
+	Blocks       *ebpf.MapSpec `ebpf:"blocks"`
 	EventDrops   *ebpf.MapSpec `ebpf:"event_drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	GlsContexts  *ebpf.MapSpec `ebpf:"gls_contexts"`
@@ -205,6 +207,7 @@ func (o *harnessObjects) Close() error {
 //
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessMaps struct {
+	Blocks       *ebpf.Map `ebpf:"blocks"`
 	EventDrops   *ebpf.Map `ebpf:"event_drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	GlsContexts  *ebpf.Map `ebpf:"gls_contexts"`
@@ -215,6 +218,7 @@ type harnessMaps struct {
 
 func (m *harnessMaps) Close() error {
 	return _HarnessClose(
+		m.Blocks,
 		m.EventDrops,
 		m.Events,
 		m.GlsContexts,

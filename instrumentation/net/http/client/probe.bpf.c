@@ -95,9 +95,8 @@ struct {
 
 /* client_parent picks the parent by the rule in the README: request
  * context owner, then GLS, then none. */
-static __always_inline int client_parent(__u64 g, __u64 req, struct gls_entry *out)
+static __always_inline int client_parent(__u64 g, __u64 ctx, struct gls_entry *out)
 {
-	__u64 ctx = read_ptr(req + off_net_http_Request_ctx + off_runtime_iface_data);
 	if (ctx_context(ctx, out))
 		return 1;
 	return current_context(g, out);
@@ -118,7 +117,12 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 	__builtin_memset(r, 0, sizeof(*r));
 	r->req = req;
 	r->span.goid = g_goid(g);
-	r->header = read_ptr(req + off_net_http_Request_Header);
+	/* Header and ctx with one read. */
+	struct block *rb = read_block(0, req, MAX2(off_net_http_Request_Header, off_net_http_Request_ctx + off_runtime_iface_data) + 8);
+	if (!rb)
+		return 0;
+	r->header = block_u64(rb, off_net_http_Request_Header);
+	__u64 reqctx = block_u64(rb, off_net_http_Request_ctx + off_runtime_iface_data);
 
 	/* A traceparent the application set wins: it is sent unchanged and
 	 * the client span joins its trace, under the span it names. */
@@ -137,7 +141,7 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 	struct gls_entry parent;
 	if (adopted)
 		start_span(&r->span, &app, 0);
-	else if (client_parent(g, req, &parent))
+	else if (client_parent(g, reqctx, &parent))
 		start_span(&r->span, &parent.sc, 0);
 	else
 		start_span(&r->span, NULL, 0);
@@ -155,31 +159,42 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 }
 
 /* conn_key reads the connection a persistConn writes to as sk_msg will see
- * it. 0 when it is not a TCP connection over IPv4/IPv6. */
+ * it. 0 when it is not a TCP connection over IPv4/IPv6, or over TLS (it is
+ * encrypted below us: nothing to insert into). Fields of one struct come
+ * with one read (read_block). */
 static __always_inline int conn_key(__u64 pc, struct inject_key *key)
 {
-	__u64 conn = read_ptr(pc + off_net_http_persistConn_conn + off_runtime_iface_data);
-	__u64 fd = read_ptr(conn + off_net_TCPConn_conn + off_net_conn_fd);
-	if (!conn || !fd || read_ptr(fd + off_net_netFD_sotype) != SOCK_STREAM)
+	struct block *b = read_block(0, pc, MAX2(off_net_http_persistConn_tlsState,
+						 off_net_http_persistConn_conn + off_runtime_iface_data) + 8);
+	if (!b || block_u64(b, off_net_http_persistConn_tlsState))
 		return 0;
-	__u64 family = read_ptr(fd + off_net_netFD_family);
+	__u64 conn = block_u64(b, off_net_http_persistConn_conn + off_runtime_iface_data);
+	__u64 fd = read_ptr(conn + off_net_TCPConn_conn + off_net_conn_fd);
+	__u64 n = MAX2(MAX2(off_net_netFD_sotype, off_net_netFD_family),
+		       MAX2(off_net_netFD_laddr, off_net_netFD_raddr) + off_runtime_iface_data) + 8;
+	if (!conn || !(b = read_block(0, fd, n)) || block_u64(b, off_net_netFD_sotype) != SOCK_STREAM)
+		return 0;
+	__u64 family = block_u64(b, off_net_netFD_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	__u64 laddr = read_ptr(fd + off_net_netFD_laddr + off_runtime_iface_data);
-	__u64 raddr = read_ptr(fd + off_net_netFD_raddr + off_runtime_iface_data);
-	if (!laddr || !raddr)
+	__u64 laddr = block_u64(b, off_net_netFD_laddr + off_runtime_iface_data);
+	__u64 raddr = block_u64(b, off_net_netFD_raddr + off_runtime_iface_data);
+	if (!laddr)
 		return 0;
 	key->lport = read_ptr(laddr + off_net_TCPAddr_Port);
-	key->rport = read_ptr(raddr + off_net_TCPAddr_Port);
-	struct { __u64 ptr, len, cap; } ip = {};
-	if (bpf_probe_read_user(&ip, sizeof(ip), (void *)(raddr + off_net_TCPAddr_IP)) || !ip.ptr)
+	/* raddr's IP (a slice: ptr, len) and Port. */
+	if (!(b = read_block(0, raddr, MAX2(off_net_TCPAddr_IP + 16, off_net_TCPAddr_Port + 8))))
 		return 0;
-	if (ip.len == 4) {
+	key->rport = block_u64(b, off_net_TCPAddr_Port);
+	__u64 ip = block_u64(b, off_net_TCPAddr_IP), iplen = block_u64(b, off_net_TCPAddr_IP + 8);
+	if (!ip)
+		return 0;
+	if (iplen == 4) {
 		key->raddr[10] = key->raddr[11] = 0xff;
-		return bpf_probe_read_user(&key->raddr[12], 4, (void *)ip.ptr) == 0;
+		return bpf_probe_read_user(&key->raddr[12], 4, (void *)ip) == 0;
 	}
-	if (ip.len == 16)
-		return bpf_probe_read_user(key->raddr, 16, (void *)ip.ptr) == 0;
+	if (iplen == 16)
+		return bpf_probe_read_user(key->raddr, 16, (void *)ip) == 0;
 	return 0;
 }
 
@@ -195,9 +210,6 @@ int uprobe_net_http_persistConn_roundTrip(struct pt_regs *ctx)
 	struct gls_key k = { .tgid = current_tgid(), .goid = g_goid(g) };
 	struct client_request *r = bpf_map_lookup_elem(&client_requests, &k);
 	if (!r || !r->inject || !pc)
-		return 0;
-	/* HTTPS is encrypted below us: nothing to insert into. */
-	if (read_ptr(pc + off_net_http_persistConn_tlsState))
 		return 0;
 	struct inject_key key = { .tgid = k.tgid };
 	if (!conn_key(pc, &key))
@@ -234,15 +246,20 @@ int uprobe_net_http_Transport_roundTrip_ret(struct pt_regs *ctx)
 			e->status = 0;
 			if (resp && !err_itab)
 				e->status = read_ptr(resp + off_net_http_Response_StatusCode);
-			__u64 req = r->req;
-			read_go_str(&e->method, req + off_net_http_Request_Method);
-			e->scheme.len = e->host.len = e->path.len = e->query.len = 0;
-			__u64 url = read_ptr(req + off_net_http_Request_URL);
-			if (url) {
-				read_go_str(&e->scheme, url + off_net_url_URL_Scheme);
-				read_go_str(&e->host, url + off_net_url_URL_Host);
-				read_go_str(&e->path, url + off_net_url_URL_Path);
-				read_go_str(&e->query, url + off_net_url_URL_RawQuery);
+			e->method.len = e->scheme.len = e->host.len = e->path.len = e->query.len = 0;
+			/* Method and URL with one read, the URL's fields with another. */
+			struct block *rb = read_block(0, r->req, MAX2(off_net_http_Request_Method + 16, off_net_http_Request_URL + 8));
+			if (rb) {
+				block_go_str(&e->method, rb, off_net_http_Request_Method);
+				__u64 n = MAX2(MAX2(off_net_url_URL_Scheme, off_net_url_URL_Host),
+					       MAX2(off_net_url_URL_Path, off_net_url_URL_RawQuery)) + 16;
+				struct block *ub = read_block(1, block_u64(rb, off_net_http_Request_URL), n);
+				if (ub) {
+					block_go_str(&e->scheme, ub, off_net_url_URL_Scheme);
+					block_go_str(&e->host, ub, off_net_url_URL_Host);
+					block_go_str(&e->path, ub, off_net_url_URL_Path);
+					block_go_str(&e->query, ub, off_net_url_URL_RawQuery);
+				}
 			}
 			bpf_ringbuf_submit(e, events_flags());
 		} else {

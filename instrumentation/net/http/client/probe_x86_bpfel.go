@@ -93,6 +93,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapBlocks                              = "blocks"
 	probeMapClientInjectHeaders                 = "client_inject_headers"
 	probeMapClientRequests                      = "client_requests"
 	probeMapClientScratch                       = "client_scratch"
@@ -214,6 +215,7 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
+	Blocks              *ebpf.MapSpec `ebpf:"blocks"`
 	ClientInjectHeaders *ebpf.MapSpec `ebpf:"client_inject_headers"`
 	ClientRequests      *ebpf.MapSpec `ebpf:"client_requests"`
 	ClientScratch       *ebpf.MapSpec `ebpf:"client_scratch"`
@@ -307,6 +309,7 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
+	Blocks              *ebpf.Map `ebpf:"blocks"`
 	ClientInjectHeaders *ebpf.Map `ebpf:"client_inject_headers"`
 	ClientRequests      *ebpf.Map `ebpf:"client_requests"`
 	ClientScratch       *ebpf.Map `ebpf:"client_scratch"`
@@ -321,6 +324,7 @@ type probeMaps struct {
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
+		m.Blocks,
 		m.ClientInjectHeaders,
 		m.ClientRequests,
 		m.ClientScratch,

@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	writeuserMapBlocks                                  = "blocks"
 	writeuserMapClientInjectHeaders                     = "client_inject_headers"
 	writeuserMapEventDrops                              = "event_drops"
 	writeuserMapEvents                                  = "events"
@@ -75,6 +76,7 @@ type writeuserProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type writeuserMapSpecs struct {
+	Blocks              *ebpf.MapSpec `ebpf:"blocks"`
 	ClientInjectHeaders *ebpf.MapSpec `ebpf:"client_inject_headers"`
 	EventDrops          *ebpf.MapSpec `ebpf:"event_drops"`
 	Events              *ebpf.MapSpec `ebpf:"events"`
@@ -110,6 +112,7 @@ func (o *writeuserObjects) Close() error {
 //
 // It can be passed to loadWriteuserObjects or ebpf.CollectionSpec.LoadAndAssign.
 type writeuserMaps struct {
+	Blocks              *ebpf.Map `ebpf:"blocks"`
 	ClientInjectHeaders *ebpf.Map `ebpf:"client_inject_headers"`
 	EventDrops          *ebpf.Map `ebpf:"event_drops"`
 	Events              *ebpf.Map `ebpf:"events"`
@@ -118,6 +121,7 @@ type writeuserMaps struct {
 
 func (m *writeuserMaps) Close() error {
 	return _WriteuserClose(
+		m.Blocks,
 		m.ClientInjectHeaders,
 		m.EventDrops,
 		m.Events,

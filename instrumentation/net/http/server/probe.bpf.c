@@ -62,6 +62,15 @@ struct {
 	__type(value, struct server_request);
 } server_scratch SEC(".maps");
 
+/* The bytes of an http.Request the return reads: up to its last field used. */
+static __always_inline __u64 request_block_len(void)
+{
+	__u64 n = MAX2(off_net_http_Request_Method, off_net_http_Request_Proto);
+	n = MAX2(n, MAX2(off_net_http_Request_Host, off_net_http_Request_RemoteAddr)) + 16;
+	n = MAX2(n, MAX2(off_net_http_Request_URL, off_net_http_Request_TLS) + 8);
+	return MAX2(n, off_net_http_Request_pat + 8);
+}
+
 // func (sh serverHandler) ServeHTTP(rw ResponseWriter, req *Request)
 //
 // RAX = sh.srv, RBX/RCX = rw (itab, data), RDI = req.
@@ -78,7 +87,12 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	r->headers.user_agent.len = 0;
 	r->req = req;
 	r->resp = resp;
-	r->ctx = read_ptr(req + off_net_http_Request_ctx + off_runtime_iface_data);
+	/* Header and ctx with one read. */
+	struct block *rb = read_block(0, req, MAX2(off_net_http_Request_Header, off_net_http_Request_ctx + off_runtime_iface_data) + 8);
+	if (!rb)
+		return 0;
+	r->ctx = block_u64(rb, off_net_http_Request_ctx + off_runtime_iface_data);
+	__u64 header = block_u64(rb, off_net_http_Request_Header);
 	r->span.goid = g_goid(g);
 
 	__u32 want = HEADER_USER_AGENT;
@@ -86,7 +100,7 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 		want |= HEADER_TRACEPARENT | HEADER_TRACESTATE;
 	if (!baggage_off)
 		want |= HEADER_BAGGAGE;
-	scan_headers(read_ptr(req + off_net_http_Request_Header), want, &r->headers);
+	scan_headers(header, want, &r->headers);
 	struct span_context remote = {};
 	__u32 n = r->headers.traceparent.len;
 	if ((r->headers.found & HEADER_TRACEPARENT) && n <= sizeof(r->headers.traceparent.s) &&
@@ -139,26 +153,34 @@ int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
 			e->path.len = e->query.len = e->route.len = 0;
 			e->r = *r;
 			e->r.span.end_ns = end;
+			e->method.len = e->proto.len = e->host.len = e->remote_addr.len = 0;
+			e->tls = 0;
 			__u64 req = r->req;
-			read_go_str(&e->method, req + off_net_http_Request_Method);
-			read_go_str(&e->proto, req + off_net_http_Request_Proto);
-			read_go_str(&e->host, req + off_net_http_Request_Host);
-			read_go_str(&e->remote_addr, req + off_net_http_Request_RemoteAddr);
-			e->tls = read_ptr(req + off_net_http_Request_TLS) != 0;
-			__u64 url = read_ptr(req + off_net_http_Request_URL);
-			if (url) {
-				read_go_str(&e->path, url + off_net_url_URL_Path);
-				read_go_str(&e->query, url + off_net_url_URL_RawQuery);
-			}
-			if (off_net_http_Request_pat) {
-				__u64 pat = read_ptr(req + off_net_http_Request_pat);
-				if (pat)
-					read_go_str(&e->route, pat + off_net_http_pattern_str);
+			/* The request's fields with one read, its URL's with another. */
+			struct block *rb = read_block(0, req, request_block_len());
+			if (rb) {
+				block_go_str(&e->method, rb, off_net_http_Request_Method);
+				block_go_str(&e->proto, rb, off_net_http_Request_Proto);
+				block_go_str(&e->host, rb, off_net_http_Request_Host);
+				block_go_str(&e->remote_addr, rb, off_net_http_Request_RemoteAddr);
+				e->tls = block_u64(rb, off_net_http_Request_TLS) != 0;
+				struct block *ub = read_block(1, block_u64(rb, off_net_http_Request_URL),
+							      MAX2(off_net_url_URL_Path, off_net_url_URL_RawQuery) + 16);
+				if (ub) {
+					block_go_str(&e->path, ub, off_net_url_URL_Path);
+					block_go_str(&e->query, ub, off_net_url_URL_RawQuery);
+				}
+				if (off_net_http_Request_pat) {
+					__u64 pat = block_u64(rb, off_net_http_Request_pat);
+					if (pat)
+						read_go_str(&e->route, pat + off_net_http_pattern_str);
+				}
 			}
 			/* HTTP/1: rw is the *response serving req. Anything else
 			 * (HTTP/2's writer) has no status we know how to read. */
-			if (read_ptr(r->resp + off_net_http_response_req) == req) {
-				e->status = read_ptr(r->resp + off_net_http_response_status);
+			struct block *wb = read_block(1, r->resp, MAX2(off_net_http_response_req, off_net_http_response_status) + 8);
+			if (wb && block_u64(wb, off_net_http_response_req) == req) {
+				e->status = block_u64(wb, off_net_http_response_status);
 				if (e->status == 0)
 					e->status = 200; /* nothing written: finishRequest sends 200 */
 			}

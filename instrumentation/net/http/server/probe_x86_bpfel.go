@@ -123,6 +123,7 @@ type probeServerEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapBlocks                                   = "blocks"
 	probeMapCtxOwners                                = "ctx_owners"
 	probeMapEventDrops                               = "event_drops"
 	probeMapEvents                                   = "events"
@@ -235,6 +236,7 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
+	Blocks         *ebpf.MapSpec `ebpf:"blocks"`
 	CtxOwners      *ebpf.MapSpec `ebpf:"ctx_owners"`
 	EventDrops     *ebpf.MapSpec `ebpf:"event_drops"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -321,6 +323,7 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
+	Blocks         *ebpf.Map `ebpf:"blocks"`
 	CtxOwners      *ebpf.Map `ebpf:"ctx_owners"`
 	EventDrops     *ebpf.Map `ebpf:"event_drops"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -334,6 +337,7 @@ type probeMaps struct {
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
+		m.Blocks,
 		m.CtxOwners,
 		m.EventDrops,
 		m.Events,
