@@ -84,6 +84,11 @@ GO_STR_TYPE(64);
 GO_STR_TYPE(128);
 GO_STR_TYPE(256);
 
+/* A Go string or slice header's first two words: ptr, len. */
+struct go_hdr {
+	__u64 ptr, len;
+};
+
 /* go_str_bytes copies the first cap bytes of the Go string (ptr, len) into
  * dst and returns the bytes copied. */
 static __always_inline __u32 go_str_bytes(__u8 *dst, __u32 cap, __u64 ptr, __u64 len)
@@ -100,7 +105,7 @@ static __always_inline __u32 go_str_bytes(__u8 *dst, __u32 cap, __u64 ptr, __u64
  * into dst (cap bytes) and returns the bytes copied. */
 static __always_inline __u32 read_go_str_into(__u8 *dst, __u32 cap, __u64 addr)
 {
-	struct { __u64 ptr, len; } h = {};
+	struct go_hdr h = {};
 	if (!addr || bpf_probe_read_user(&h, sizeof(h), (void *)addr))
 		return 0;
 	return go_str_bytes(dst, cap, h.ptr, h.len);

@@ -28,6 +28,18 @@ volatile const __u64 off_context_cancelCtx_Context;
 volatile const __u64 off_runtime_iface_tab;
 volatile const __u64 off_runtime_iface_data;
 
+/* read_iface reads the interface value (tab, data) at addr with one read.
+ * Returns 0 when it cannot be read. */
+static __always_inline int read_iface(__u64 addr, __u64 *tab, __u64 *data)
+{
+	__u64 w[2] = {};
+	if (!addr || bpf_probe_read_user(w, sizeof(w), (void *)addr))
+		return 0;
+	*tab = w[off_runtime_iface_tab / 8 & 1];
+	*data = w[off_runtime_iface_data / 8 & 1];
+	return 1;
+}
+
 static __always_inline void ctx_own(__u64 ctx, const struct gls_entry *e)
 {
 	struct ctx_key k = { .tgid = current_tgid(), .ctx = ctx };
@@ -55,13 +67,9 @@ static __always_inline int ctx_context(__u64 ctx, struct gls_entry *out)
 		struct gls_entry *e = bpf_map_lookup_elem(&ctx_owners, &k);
 		if (e)
 			return resolve_live(k.tgid, e, out);
-		/* The parent Context interface (tab, data) with one read. */
-		struct { __u64 w[2]; } parent = {};
-		if (bpf_probe_read_user(&parent, sizeof(parent), (void *)(ctx + off_context_cancelCtx_Context)))
-			return 0;
-		if (!parent.w[off_runtime_iface_tab / 8 & 1])
+		__u64 tab;
+		if (!read_iface(ctx + off_context_cancelCtx_Context, &tab, &ctx) || !tab)
 			return 0; /* nil parent: the chain ends (or not a standard context) */
-		ctx = parent.w[off_runtime_iface_data / 8 & 1];
 	}
 	return 0;
 }

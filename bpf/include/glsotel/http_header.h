@@ -67,11 +67,6 @@ static __always_inline int key_is(const __u8 *k, const char *lit, int n)
 	return 1;
 }
 
-/* A Go string or slice header's first two words: ptr, len. */
-struct go_hdr {
-	__u64 ptr, len;
-};
-
 /* header_match returns which wanted header the key k names (0: none) and
  * marks it found. */
 static __always_inline __u32 header_match(struct header_scan *st, const struct go_hdr *k)

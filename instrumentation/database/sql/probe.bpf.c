@@ -105,11 +105,8 @@ static __always_inline int db_start(struct pt_regs *regs, __u32 op, __u64 db, __
 	e->kind = EVENT_KIND_DB_CLIENT;
 	e->op = op;
 	e->err_itab = 0;
-	/* DB.connector (an interface: tab, data) with one read. */
-	struct { __u64 w[2]; } conn = {};
-	bpf_probe_read_user(&conn, sizeof(conn), (void *)(db + off_database_sql_DB_connector));
-	e->connector_itab = conn.w[off_runtime_iface_tab / 8 & 1];
-	e->connector_data = conn.w[off_runtime_iface_data / 8 & 1];
+	e->connector_itab = e->connector_data = 0;
+	read_iface(db + off_database_sql_DB_connector, &e->connector_itab, &e->connector_data);
 	/* Read now, whatever the connector's type (user space decides): the
 	 * program may be gone when its events are converted. */
 	e->driver_itab = read_ptr(e->connector_data + off_database_sql_dsnConnector_driver + off_runtime_iface_tab);
