@@ -39,6 +39,7 @@ const (
 	glsMapBlocks                    = "blocks"
 	glsMapEventDrops                = "event_drops"
 	glsMapEvents                    = "events"
+	glsMapEventsReaderIdle          = "events_reader_idle"
 	glsMapGlsContexts               = "gls_contexts"
 	glsMapGlsEnded                  = "gls_ended"
 	glsProgUprobeRuntimeNewproc1Ret = "uprobe_runtime_newproc1_ret"
@@ -95,11 +96,12 @@ type glsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type glsMapSpecs struct {
-	Blocks      *ebpf.MapSpec `ebpf:"blocks"`
-	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.MapSpec `ebpf:"gls_ended"`
+	Blocks           *ebpf.MapSpec `ebpf:"blocks"`
+	EventDrops       *ebpf.MapSpec `ebpf:"event_drops"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
 }
 
 // glsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -130,11 +132,12 @@ func (o *glsObjects) Close() error {
 //
 // It can be passed to loadGlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type glsMaps struct {
-	Blocks      *ebpf.Map `ebpf:"blocks"`
-	EventDrops  *ebpf.Map `ebpf:"event_drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.Map `ebpf:"gls_ended"`
+	Blocks           *ebpf.Map `ebpf:"blocks"`
+	EventDrops       *ebpf.Map `ebpf:"event_drops"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
 }
 
 func (m *glsMaps) Close() error {
@@ -142,6 +145,7 @@ func (m *glsMaps) Close() error {
 		m.Blocks,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
 	)

@@ -42,6 +42,7 @@ const (
 	markerMapBlocks                 = "blocks"
 	markerMapEventDrops             = "event_drops"
 	markerMapEvents                 = "events"
+	markerMapEventsReaderIdle       = "events_reader_idle"
 	markerMapGlsContexts            = "gls_contexts"
 	markerMapGlsEnded               = "gls_ended"
 	markerProgUprobeMainGlsEnd      = "uprobe_main_glsEnd"
@@ -104,11 +105,12 @@ type markerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type markerMapSpecs struct {
-	Blocks      *ebpf.MapSpec `ebpf:"blocks"`
-	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.MapSpec `ebpf:"gls_ended"`
+	Blocks           *ebpf.MapSpec `ebpf:"blocks"`
+	EventDrops       *ebpf.MapSpec `ebpf:"event_drops"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
 }
 
 // markerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -141,11 +143,12 @@ func (o *markerObjects) Close() error {
 //
 // It can be passed to loadMarkerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type markerMaps struct {
-	Blocks      *ebpf.Map `ebpf:"blocks"`
-	EventDrops  *ebpf.Map `ebpf:"event_drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.Map `ebpf:"gls_ended"`
+	Blocks           *ebpf.Map `ebpf:"blocks"`
+	EventDrops       *ebpf.Map `ebpf:"event_drops"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
 }
 
 func (m *markerMaps) Close() error {
@@ -153,6 +156,7 @@ func (m *markerMaps) Close() error {
 		m.Blocks,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
 	)

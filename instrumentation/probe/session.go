@@ -18,11 +18,13 @@ import (
 	"github.com/glsotel/glsotel/offsets"
 )
 
-// EventsMap is the ring buffer every probe writes to, and DropsMap counts
-// per event kind what did not fit in it (bpf/include/glsotel/common.h).
+// EventsMap is the ring buffer every probe writes to, DropsMap counts per
+// event kind what did not fit in it, and IdleMap tells the programs that
+// the reader sleeps until woken (bpf/include/glsotel/common.h).
 const (
 	EventsMap = "events"
 	DropsMap  = "event_drops"
+	IdleMap   = "events_reader_idle"
 )
 
 // Session is a set of probes loaded for one target binary and attached to
@@ -198,7 +200,7 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 			repl[name] = m
 		}
 	}
-	for _, name := range slices.Concat([]string{EventsMap, DropsMap}, opts.SharedMaps, p.Shared) {
+	for _, name := range slices.Concat([]string{EventsMap, DropsMap, IdleMap}, opts.SharedMaps, p.Shared) {
 		ms, ok := spec.Maps[name]
 		if !ok {
 			continue
@@ -321,18 +323,23 @@ func injectOffsets(spec *ebpf.CollectionSpec, p *Probe, offs map[offsets.Field]u
 // Active lists the probes attached.
 func (s *Session) Active() []string { return s.active }
 
-// pollInterval is how often Run looks at the ring buffer: programs submit
-// without waking it (common.h, events_flags), unless it fills up. Each look
-// is an epoll_wait timeout, which costs ~100 µs of CPU on our VMs: at 10 ms
-// an idle agent used 1% of a CPU. Busy rings wake the reader anyway, and
-// spans wait longer than this in the batch processor.
+// pollInterval is how often Run looks at the ring buffer while events
+// flow: programs submit without waking it (common.h, events_flags), unless
+// it fills up. Each look is an epoll_wait timeout, which costs ~100 µs of
+// CPU on our VMs; spans wait longer than this in the batch processor.
 const pollInterval = 250 * time.Millisecond
+
+// idleTimeout bounds Run's sleep once a look found nothing: the next event
+// wakes it (events_reader_idle), so this only limits how late an event can
+// be whose program read the flag just before Run set it.
+const idleTimeout = 10 * time.Second
 
 // Run dispatches events to the probes' handlers until Stop is called and
 // every event submitted before it has been handled. It blocks.
 func (s *Session) Run() error {
 	var rec ringbuf.Record
 	s.reader.SetDeadline(time.Now().Add(pollInterval))
+	read, asleep := 0, false // events since the last look; sleeping until woken
 	for n := 0; ; n++ {
 		// A full ring can keep this loop from ever blocking: let the
 		// goroutines it feeds (the exporter's queue) run on a one-CPU agent.
@@ -342,12 +349,22 @@ func (s *Session) Run() error {
 		if err := s.reader.ReadInto(&rec); err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				s.reader.SetDeadline(time.Now().Add(pollInterval))
+				asleep = read == 0 && s.sleep()
+				read = 0
+				wait := pollInterval
+				if asleep {
+					wait = idleTimeout
+				}
+				s.reader.SetDeadline(time.Now().Add(wait))
 				continue
 			case errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, ringbuf.ErrClosed):
 				return nil
 			}
 			return fmt.Errorf("read events: %w", err)
+		}
+		if read++; asleep {
+			asleep = false
+			s.reader.SetDeadline(time.Now().Add(pollInterval))
 		}
 		if len(rec.RawSample) < 4 {
 			continue
@@ -356,6 +373,17 @@ func (s *Session) Run() error {
 			h(s.target, rec.RawSample)
 		}
 	}
+}
+
+// sleep asks the programs to wake the reader with their next event. It
+// reports whether the reader may sleep: false when events are already
+// waiting (they came before the request, without a wakeup) or the request
+// failed.
+func (s *Session) sleep() bool {
+	if err := s.shared[IdleMap].Update(uint32(0), uint32(1), ebpf.UpdateAny); err != nil {
+		return false
+	}
+	return s.reader.AvailableBytes() == 0
 }
 
 // Stop makes Run return once the events already submitted are handled.

@@ -16,17 +16,18 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	physicalMapBlocks          = "blocks"
-	physicalMapEventDrops      = "event_drops"
-	physicalMapEvents          = "events"
-	physicalProgSubmitNoWakeup = "submit_no_wakeup"
-	physicalProgSubmitWakeup   = "submit_wakeup"
-	physicalProgTestRunEmpty   = "test_run_empty"
-	physicalProgUprobeCount    = "uprobe_count"
-	physicalProgUprobeEmpty    = "uprobe_empty"
-	physicalVarEmptyAtReserve  = "empty_at_reserve"
-	physicalVarFailedReserves  = "failed_reserves"
-	physicalVarHits            = "hits"
+	physicalMapBlocks           = "blocks"
+	physicalMapEventDrops       = "event_drops"
+	physicalMapEvents           = "events"
+	physicalMapEventsReaderIdle = "events_reader_idle"
+	physicalProgSubmitNoWakeup  = "submit_no_wakeup"
+	physicalProgSubmitWakeup    = "submit_wakeup"
+	physicalProgTestRunEmpty    = "test_run_empty"
+	physicalProgUprobeCount     = "uprobe_count"
+	physicalProgUprobeEmpty     = "uprobe_empty"
+	physicalVarEmptyAtReserve   = "empty_at_reserve"
+	physicalVarFailedReserves   = "failed_reserves"
+	physicalVarHits             = "hits"
 )
 
 // loadPhysical returns the embedded CollectionSpec for physical.
@@ -82,9 +83,10 @@ type physicalProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type physicalMapSpecs struct {
-	Blocks     *ebpf.MapSpec `ebpf:"blocks"`
-	EventDrops *ebpf.MapSpec `ebpf:"event_drops"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
+	Blocks           *ebpf.MapSpec `ebpf:"blocks"`
+	EventDrops       *ebpf.MapSpec `ebpf:"event_drops"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
 }
 
 // physicalVariableSpecs contains global variables before they are loaded into the kernel.
@@ -116,9 +118,10 @@ func (o *physicalObjects) Close() error {
 //
 // It can be passed to loadPhysicalObjects or ebpf.CollectionSpec.LoadAndAssign.
 type physicalMaps struct {
-	Blocks     *ebpf.Map `ebpf:"blocks"`
-	EventDrops *ebpf.Map `ebpf:"event_drops"`
-	Events     *ebpf.Map `ebpf:"events"`
+	Blocks           *ebpf.Map `ebpf:"blocks"`
+	EventDrops       *ebpf.Map `ebpf:"event_drops"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
 }
 
 func (m *physicalMaps) Close() error {
@@ -126,6 +129,7 @@ func (m *physicalMaps) Close() error {
 		m.Blocks,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 	)
 }
 

@@ -65,13 +65,30 @@ static __always_inline void count_drop(__u32 kind)
 }
 
 /* Events are handed over without waking the reader: a wakeup costs the
- * traced thread about as much as a uprobe hit. The reader polls the ring
- * every few milliseconds instead (probe.Session.Run), and is woken only
- * when this much is waiting. */
+ * traced thread about as much as a uprobe hit. While events flow, the
+ * reader polls the ring (probe.Session.Run) and is woken only when this
+ * much is waiting. */
 #define EVENTS_WAKEUP_BYTES (256 << 10)
+
+/* Set (non-zero) by the reader when a poll found nothing and it sleeps
+ * without polling: the next event wakes it and clears this, so an idle
+ * agent makes no wakeups and the first event after a pause is not left
+ * waiting. Shared like events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} events_reader_idle SEC(".maps");
 
 static __always_inline __u64 events_flags(void)
 {
+	__u32 zero = 0;
+	__u32 *idle = bpf_map_lookup_elem(&events_reader_idle, &zero);
+	if (idle && *idle) {
+		*idle = 0;
+		return BPF_RB_FORCE_WAKEUP;
+	}
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
 										     : BPF_RB_NO_WAKEUP;
 }

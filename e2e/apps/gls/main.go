@@ -3,7 +3,7 @@
 // glsObserve(expected) on goroutines that should see a value, and prints
 // "observations N": how many observations the agent should report.
 //
-// Usage: gls demo|direct|nest|concurrent|errgroup|own|stale|spawn|exit|await [N]
+// Usage: gls demo|direct|nest|concurrent|errgroup|own|stale|spawn|exit|await|late [N]
 package main
 
 import (
@@ -49,6 +49,7 @@ func main() {
 		"errgroup": group, "own": own, "stale": stale, "spawn": spawn,
 		"exit":  func(n int) { os.Exit(n) },
 		"await": await,
+		"late":  late,
 	}
 	f, ok := scenarios[os.Args[1]]
 	if !ok {
@@ -219,6 +220,17 @@ func spawn(n int) {
 	}
 	wg.Wait()
 	fmt.Printf("ns_per_go %.1f\n", float64(time.Since(t).Nanoseconds())/float64(n))
+}
+
+// late stores a value after a pause long enough for the agent to stop
+// polling its ring buffer, prints "set_at UNIXNANO", and keeps running, so
+// that only a prompt wakeup (not the agent's drain at exit) delivers it
+// soon.
+func late(int) {
+	time.Sleep(time.Second)
+	fmt.Printf("set_at %d\n", time.Now().UnixNano())
+	glsSet(42)
+	time.Sleep(2 * time.Second)
 }
 
 // await prints "ready", waits for SIGUSR1 (an agent has attached), runs the

@@ -74,6 +74,7 @@ const (
 	probeMapDbScratch                               = "db_scratch"
 	probeMapEventDrops                              = "event_drops"
 	probeMapEvents                                  = "events"
+	probeMapEventsReaderIdle                        = "events_reader_idle"
 	probeMapGlsContexts                             = "gls_contexts"
 	probeMapGlsEnded                                = "gls_ended"
 	probeProgUprobeDatabaseSqlConnBeginTx           = "uprobe_database_sql_Conn_BeginTx"
@@ -213,14 +214,15 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
-	Blocks      *ebpf.MapSpec `ebpf:"blocks"`
-	CtxOwners   *ebpf.MapSpec `ebpf:"ctx_owners"`
-	DbCalls     *ebpf.MapSpec `ebpf:"db_calls"`
-	DbScratch   *ebpf.MapSpec `ebpf:"db_scratch"`
-	EventDrops  *ebpf.MapSpec `ebpf:"event_drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	GlsContexts *ebpf.MapSpec `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.MapSpec `ebpf:"gls_ended"`
+	Blocks           *ebpf.MapSpec `ebpf:"blocks"`
+	CtxOwners        *ebpf.MapSpec `ebpf:"ctx_owners"`
+	DbCalls          *ebpf.MapSpec `ebpf:"db_calls"`
+	DbScratch        *ebpf.MapSpec `ebpf:"db_scratch"`
+	EventDrops       *ebpf.MapSpec `ebpf:"event_drops"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -268,14 +270,15 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
-	Blocks      *ebpf.Map `ebpf:"blocks"`
-	CtxOwners   *ebpf.Map `ebpf:"ctx_owners"`
-	DbCalls     *ebpf.Map `ebpf:"db_calls"`
-	DbScratch   *ebpf.Map `ebpf:"db_scratch"`
-	EventDrops  *ebpf.Map `ebpf:"event_drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	GlsContexts *ebpf.Map `ebpf:"gls_contexts"`
-	GlsEnded    *ebpf.Map `ebpf:"gls_ended"`
+	Blocks           *ebpf.Map `ebpf:"blocks"`
+	CtxOwners        *ebpf.Map `ebpf:"ctx_owners"`
+	DbCalls          *ebpf.Map `ebpf:"db_calls"`
+	DbScratch        *ebpf.Map `ebpf:"db_scratch"`
+	EventDrops       *ebpf.Map `ebpf:"event_drops"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
 }
 
 func (m *probeMaps) Close() error {
@@ -286,6 +289,7 @@ func (m *probeMaps) Close() error {
 		m.DbScratch,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
 	)

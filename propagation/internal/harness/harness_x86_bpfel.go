@@ -88,6 +88,7 @@ const (
 	harnessMapBlocks                 = "blocks"
 	harnessMapEventDrops             = "event_drops"
 	harnessMapEvents                 = "events"
+	harnessMapEventsReaderIdle       = "events_reader_idle"
 	harnessMapGlsContexts            = "gls_contexts"
 	harnessMapGlsEnded               = "gls_ended"
 	harnessMapInjectArmed            = "inject_armed"
@@ -160,13 +161,14 @@ type harnessProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type harnessMapSpecs struct {
-	Blocks       *ebpf.MapSpec `ebpf:"blocks"`
-	EventDrops   *ebpf.MapSpec `ebpf:"event_drops"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	GlsContexts  *ebpf.MapSpec `ebpf:"gls_contexts"`
-	GlsEnded     *ebpf.MapSpec `ebpf:"gls_ended"`
-	InjectArmed  *ebpf.MapSpec `ebpf:"inject_armed"`
-	TraceHeaders *ebpf.MapSpec `ebpf:"trace_headers"`
+	Blocks           *ebpf.MapSpec `ebpf:"blocks"`
+	EventDrops       *ebpf.MapSpec `ebpf:"event_drops"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
+	InjectArmed      *ebpf.MapSpec `ebpf:"inject_armed"`
+	TraceHeaders     *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
 // harnessVariableSpecs contains global variables before they are loaded into the kernel.
@@ -207,13 +209,14 @@ func (o *harnessObjects) Close() error {
 //
 // It can be passed to loadHarnessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type harnessMaps struct {
-	Blocks       *ebpf.Map `ebpf:"blocks"`
-	EventDrops   *ebpf.Map `ebpf:"event_drops"`
-	Events       *ebpf.Map `ebpf:"events"`
-	GlsContexts  *ebpf.Map `ebpf:"gls_contexts"`
-	GlsEnded     *ebpf.Map `ebpf:"gls_ended"`
-	InjectArmed  *ebpf.Map `ebpf:"inject_armed"`
-	TraceHeaders *ebpf.Map `ebpf:"trace_headers"`
+	Blocks           *ebpf.Map `ebpf:"blocks"`
+	EventDrops       *ebpf.Map `ebpf:"event_drops"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
+	InjectArmed      *ebpf.Map `ebpf:"inject_armed"`
+	TraceHeaders     *ebpf.Map `ebpf:"trace_headers"`
 }
 
 func (m *harnessMaps) Close() error {
@@ -221,6 +224,7 @@ func (m *harnessMaps) Close() error {
 		m.Blocks,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
 		m.InjectArmed,

@@ -100,6 +100,7 @@ const (
 	probeMapCtxOwners                           = "ctx_owners"
 	probeMapEventDrops                          = "event_drops"
 	probeMapEvents                              = "events"
+	probeMapEventsReaderIdle                    = "events_reader_idle"
 	probeMapGlsContexts                         = "gls_contexts"
 	probeMapGlsEnded                            = "gls_ended"
 	probeMapInjectArmed                         = "inject_armed"
@@ -222,6 +223,7 @@ type probeMapSpecs struct {
 	CtxOwners           *ebpf.MapSpec `ebpf:"ctx_owners"`
 	EventDrops          *ebpf.MapSpec `ebpf:"event_drops"`
 	Events              *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle    *ebpf.MapSpec `ebpf:"events_reader_idle"`
 	GlsContexts         *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.MapSpec `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
@@ -316,6 +318,7 @@ type probeMaps struct {
 	CtxOwners           *ebpf.Map `ebpf:"ctx_owners"`
 	EventDrops          *ebpf.Map `ebpf:"event_drops"`
 	Events              *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle    *ebpf.Map `ebpf:"events_reader_idle"`
 	GlsContexts         *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.Map `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
@@ -331,6 +334,7 @@ func (m *probeMaps) Close() error {
 		m.CtxOwners,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
 		m.InjectArmed,

@@ -20,6 +20,7 @@ const (
 	writeuserMapClientInjectHeaders                     = "client_inject_headers"
 	writeuserMapEventDrops                              = "event_drops"
 	writeuserMapEvents                                  = "events"
+	writeuserMapEventsReaderIdle                        = "events_reader_idle"
 	writeuserMapInjectArmed                             = "inject_armed"
 	writeuserProgUprobeNetHttpTransferWriterWriteHeader = "uprobe_net_http_transferWriter_writeHeader"
 	writeuserVarOffBufioWriterBuf                       = "off_bufio_Writer_buf"
@@ -80,6 +81,7 @@ type writeuserMapSpecs struct {
 	ClientInjectHeaders *ebpf.MapSpec `ebpf:"client_inject_headers"`
 	EventDrops          *ebpf.MapSpec `ebpf:"event_drops"`
 	Events              *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle    *ebpf.MapSpec `ebpf:"events_reader_idle"`
 	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
 }
 
@@ -116,6 +118,7 @@ type writeuserMaps struct {
 	ClientInjectHeaders *ebpf.Map `ebpf:"client_inject_headers"`
 	EventDrops          *ebpf.Map `ebpf:"event_drops"`
 	Events              *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle    *ebpf.Map `ebpf:"events_reader_idle"`
 	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
 }
 
@@ -125,6 +128,7 @@ func (m *writeuserMaps) Close() error {
 		m.ClientInjectHeaders,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 		m.InjectArmed,
 	)
 }

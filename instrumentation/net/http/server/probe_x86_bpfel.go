@@ -127,6 +127,7 @@ const (
 	probeMapCtxOwners                                = "ctx_owners"
 	probeMapEventDrops                               = "event_drops"
 	probeMapEvents                                   = "events"
+	probeMapEventsReaderIdle                         = "events_reader_idle"
 	probeMapGlsContexts                              = "gls_contexts"
 	probeMapGlsEnded                                 = "gls_ended"
 	probeMapInjectArmed                              = "inject_armed"
@@ -236,16 +237,17 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
-	Blocks         *ebpf.MapSpec `ebpf:"blocks"`
-	CtxOwners      *ebpf.MapSpec `ebpf:"ctx_owners"`
-	EventDrops     *ebpf.MapSpec `ebpf:"event_drops"`
-	Events         *ebpf.MapSpec `ebpf:"events"`
-	GlsContexts    *ebpf.MapSpec `ebpf:"gls_contexts"`
-	GlsEnded       *ebpf.MapSpec `ebpf:"gls_ended"`
-	InjectArmed    *ebpf.MapSpec `ebpf:"inject_armed"`
-	ServerRequests *ebpf.MapSpec `ebpf:"server_requests"`
-	ServerScratch  *ebpf.MapSpec `ebpf:"server_scratch"`
-	TraceHeaders   *ebpf.MapSpec `ebpf:"trace_headers"`
+	Blocks           *ebpf.MapSpec `ebpf:"blocks"`
+	CtxOwners        *ebpf.MapSpec `ebpf:"ctx_owners"`
+	EventDrops       *ebpf.MapSpec `ebpf:"event_drops"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
+	InjectArmed      *ebpf.MapSpec `ebpf:"inject_armed"`
+	ServerRequests   *ebpf.MapSpec `ebpf:"server_requests"`
+	ServerScratch    *ebpf.MapSpec `ebpf:"server_scratch"`
+	TraceHeaders     *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -323,16 +325,17 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
-	Blocks         *ebpf.Map `ebpf:"blocks"`
-	CtxOwners      *ebpf.Map `ebpf:"ctx_owners"`
-	EventDrops     *ebpf.Map `ebpf:"event_drops"`
-	Events         *ebpf.Map `ebpf:"events"`
-	GlsContexts    *ebpf.Map `ebpf:"gls_contexts"`
-	GlsEnded       *ebpf.Map `ebpf:"gls_ended"`
-	InjectArmed    *ebpf.Map `ebpf:"inject_armed"`
-	ServerRequests *ebpf.Map `ebpf:"server_requests"`
-	ServerScratch  *ebpf.Map `ebpf:"server_scratch"`
-	TraceHeaders   *ebpf.Map `ebpf:"trace_headers"`
+	Blocks           *ebpf.Map `ebpf:"blocks"`
+	CtxOwners        *ebpf.Map `ebpf:"ctx_owners"`
+	EventDrops       *ebpf.Map `ebpf:"event_drops"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
+	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
+	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
+	InjectArmed      *ebpf.Map `ebpf:"inject_armed"`
+	ServerRequests   *ebpf.Map `ebpf:"server_requests"`
+	ServerScratch    *ebpf.Map `ebpf:"server_scratch"`
+	TraceHeaders     *ebpf.Map `ebpf:"trace_headers"`
 }
 
 func (m *probeMaps) Close() error {
@@ -341,6 +344,7 @@ func (m *probeMaps) Close() error {
 		m.CtxOwners,
 		m.EventDrops,
 		m.Events,
+		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
 		m.InjectArmed,
