@@ -81,7 +81,10 @@ func profiled(f func() int) int {
 			return exitUsage
 		}
 		defer out.Close()
-		defer pprof.Lookup("allocs").WriteTo(out, 0)
+		defer func() {
+			runtime.GC() // the profile is as of the last GC: include everything
+			pprof.Lookup("allocs").WriteTo(out, 0)
+		}()
 	}
 	return f()
 }
