@@ -14,7 +14,7 @@ import (
 // make bench cannot rot: every configuration serves, the agent's spans all
 // arrive, and the table and JSON are written.
 func TestSmoke(t *testing.T) {
-	opts := options{Root: "..", Rounds: 1, Sequential: 20, Requests: 100, Concurrency: 4, HitCalls: 200, Records: 2000, Steady: 2 * time.Second}
+	opts := options{Root: "..", Rounds: 1, Sequential: 20, Requests: 100, Concurrency: 4, HitCalls: 200, Records: 2000, Steady: 2 * time.Second, Idle: time.Second}
 	res, err := runBench(context.Background(), opts, t.Logf)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func TestSmoke(t *testing.T) {
 		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || r.HitsByProbe["net/http/server"] != 2) {
 			t.Errorf("%s: hits per request %.2f %v", r.Config, r.HitsPerRequest, r.HitsByProbe)
 		}
-		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
+		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentIdleCPUMsPerS <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
 			t.Errorf("agent figures missing: %+v", r)
 		}
 	}

@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// ids is how many distinct requests the load makes (/work?id=1..ids): the
+// agent caches per URL and string, so a warm-up covers them all.
+const ids = 1000
+
 // load sends n GET requests to base+"/work?id=..." from conc workers, each
 // waiting for its answer before the next (a closed loop: the offered load
 // follows the service), and returns every latency and the wall time.
@@ -30,7 +34,7 @@ func load(ctx context.Context, c *http.Client, base string, n, conc int) ([]time
 					return
 				}
 				t0 := time.Now()
-				if err := get(ctx, c, fmt.Sprintf("%s/work?id=%d", base, i%1000+1)); err != nil {
+				if err := get(ctx, c, fmt.Sprintf("%s/work?id=%d", base, i%ids+1)); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -89,7 +93,7 @@ func steadyLoad(ctx context.Context, c *http.Client, base string, rate float64, 
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			if err := get(ctx, c, fmt.Sprintf("%s/work?id=%d", base, i%1000+1)); err != nil {
+			if err := get(ctx, c, fmt.Sprintf("%s/work?id=%d", base, i%ids+1)); err != nil {
 				firstErr.CompareAndSwap(nil, err)
 			}
 		}(sent)

@@ -38,6 +38,7 @@ func main() {
 	flag.IntVar(&opts.HitCalls, "hit-calls", 20000, "calls timed for the uprobe hit cost")
 	flag.IntVar(&opts.Records, "records", 200000, "ring buffer submits timed")
 	flag.DurationVar(&opts.Steady, "steady", time.Minute, "how long the agent serves half its saturation throughput, open loop (0: skip)")
+	flag.DurationVar(&opts.Idle, "idle", 5*time.Second, "how long the agents' CPU is measured with no load (0: skip)")
 	flag.BoolVar(&opts.Big, "big", true, "also measure the agent's memory while it loads a >100 MiB program (built once, cached)")
 	flag.StringVar(&opts.CPUProfile, "cpuprofile", "", "profile each agent (CPU and allocations) into `DIR`/<config>[.allocs].pprof (go tool pprof)")
 	out := flag.String("out", "bench/results/latest.json", "JSON results ('' for none)")
@@ -104,6 +105,9 @@ type row struct {
 	// (bpf_stats run time: the programs, not the traps around them).
 	BPFUsPerRequest   float64 `json:"bpf_us_per_request,omitempty"`
 	AgentCPUUsPerSpan float64 `json:"agent_cpu_us_per_span,omitempty"`
+	// AgentIdleCPUMsPerS is the agent's CPU while its service serves
+	// nothing, in ms per second.
+	AgentIdleCPUMsPerS float64 `json:"agent_idle_cpu_ms_per_s,omitempty"`
 	// AgentAllocPerSpan is the agent's Go heap allocation per span.
 	AgentAllocPerSpan float64 `json:"agent_alloc_bytes_per_span,omitempty"`
 	// AgentRSSKiB is the agent's resident memory when the load ends;
@@ -172,6 +176,7 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 				r.AgentAllocPerSpan = (in.m1.allocBytes - in.m0.allocBytes) / spans
 			}
 			r.AgentRSSKiB, r.AgentPeakRSSKiB = int64(in.m1.rss/1024), int64(in.m1.peakRSS/1024)
+			r.AgentIdleCPUMsPerS = in.idleCPU * 1000
 			for _, n := range in.lost {
 				r.SpansLost += n
 			}
@@ -205,7 +210,7 @@ func (res *results) write(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%+.0f\t%+.0f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f (%d)\t%d\t\n",
 			r.Config, r.P50Us, r.P99Us, r.AddedP50Us, r.AddedP99Us, r.ThroughputRatio,
-			dash(r.HitsPerRequest, "%.2f"), dash(r.TrapRatio, "%.2f"), dash(r.BPFUsPerRequest, "%.1f"), dash(r.AgentCPUUsPerSpan, "%.1f"),
+			dash(r.HitsPerRequest, "%.2f"), dash(r.TrapRatio, "%.2f"), dash(r.BPFUsPerRequest, "%.1f"), dash(r.AgentCPUUsPerSpan, "%.2f"),
 			dash(r.AgentAllocPerSpan, "%.0f"), rss, r.SpansPerRequest, r.Want, r.SpansLost)
 	}
 	tw.Flush()
@@ -236,6 +241,12 @@ func (res *results) write(w io.Writer) {
 			parts = append(parts, fmt.Sprintf("%s %.2f", p, r.HitsByProbe[p]))
 		}
 		fmt.Fprintf(w, "hits per request, %s: %s\n", r.Config, strings.Join(parts, ", "))
+	}
+	for _, r := range res.Configs {
+		if r.AgentIdleCPUMsPerS > 0 {
+			fmt.Fprintf(w, "idle, %s: the agent used %.2f ms of CPU per second while its service served nothing (%v)\n",
+				r.Config, r.AgentIdleCPUMsPerS, res.Options.Idle)
+		}
 	}
 	if st := res.Steady; st != nil {
 		var lost uint64

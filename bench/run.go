@@ -60,6 +60,9 @@ type options struct {
 	// Steady is how long the agent serves an open-loop load at half the
 	// throughput it reached (0: not measured): no span may be lost there.
 	Steady time.Duration
+	// Idle is how long the agents' CPU is measured with no load, before
+	// the warm-up (0: not measured).
+	Idle time.Duration
 	// Big: also measure the agent's memory loading a >100 MiB program.
 	Big        bool
 	CPUProfile string `json:"-"` // directory for the agents' CPU profiles ("": none)
@@ -78,6 +81,7 @@ type instance struct {
 	warm    int             // warm-up requests (their spans are counted too)
 	metrics string          // the agent's self-metrics address
 	m0, m1  selfMetrics     // the agent's figures when the load starts and ends
+	idleCPU float64         // the agent's CPU seconds per second with no load
 	runs    map[string]uint64
 	lost    map[string]uint64  // spans lost, by reason (--stats)
 	bpfTime time.Duration      // in the agent's programs, all runs
@@ -213,6 +217,31 @@ func (in *instance) agentStats() (selfMetrics, error) {
 	return m, nil
 }
 
+// measureIdle sets each agent's idleCPU: its CPU over d while its service
+// serves nothing (timers, polling), after a second for start-up to settle.
+func measureIdle(ins []*instance, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	time.Sleep(time.Second)
+	m0 := make([]selfMetrics, len(ins))
+	for i, in := range ins {
+		var err error
+		if m0[i], err = in.agentStats(); err != nil {
+			return err
+		}
+	}
+	time.Sleep(d)
+	for i, in := range ins {
+		m1, err := in.agentStats()
+		if err != nil {
+			return err
+		}
+		in.idleCPU = (m1.cpuSeconds - m0[i].cpuSeconds) / d.Seconds()
+	}
+	return nil
+}
+
 // build compiles the agent and the service into dir.
 func build(root, dir string) (glsotel, svc string, err error) {
 	glsotel, svc = filepath.Join(dir, "glsotel"), filepath.Join(dir, "svc")
@@ -274,8 +303,14 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 		}
 		ins = append(ins, in)
 	}
-	for _, in := range ins { // warm-up: connections, caches, first-call costs
-		in.warm = min(opts.Requests, 200)
+	if err := measureIdle(ins, opts.Idle); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	// Warm-up: connections, caches (every distinct request once: in a
+	// shorter one, the first round paid the agent's cache fills, ~1 µs and
+	// 400 B per span of it), pools, first-call costs.
+	for _, in := range ins {
+		in.warm = min(opts.Requests, ids)
 		if _, _, err := load(ctx, in.client, in.base, in.warm, opts.Concurrency); err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("%s warm-up: %w", in.cfg.Name, err)
 		}
