@@ -218,12 +218,14 @@ func (in *instance) agentStats() (selfMetrics, error) {
 }
 
 // measureIdle sets each agent's idleCPU: its CPU over d while its service
-// serves nothing (timers, polling), after a second for start-up to settle.
+// serves nothing (timers, polling). Start-up settles for 6 s first: the
+// exporter connects to the collector at the batch processor's first tick
+// (5 s), which would otherwise count.
 func measureIdle(ins []*instance, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	time.Sleep(time.Second)
+	time.Sleep(6 * time.Second)
 	m0 := make([]selfMetrics, len(ins))
 	for i, in := range ins {
 		var err error
