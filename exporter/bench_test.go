@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/encoding"
+	"google.golang.org/protobuf/proto"
 )
 
 // rawCodec passes gRPC messages through as bytes: the discarding receiver
@@ -28,8 +30,6 @@ func (rawCodec) Unmarshal(b []byte, v any) error {
 	return nil
 }
 func (rawCodec) Name() string { return "proto" }
-
-var _ encoding.Codec = rawCodec{}
 
 // discardGRPC accepts every OTLP/gRPC export (an empty response is a valid
 // ExportTraceServiceResponse) and returns its endpoint.
@@ -134,29 +134,36 @@ func BenchmarkExport(b *testing.B) {
 	}
 }
 
-// BenchmarkEncode is one agent batch (512 server spans) encoded by
-// wireCodec and by gRPC's proto codec; ns/op is per span.
+// BenchmarkEncode is one agent batch (512 server spans) made into the
+// bytes of an export request, by our encoder and by the SDK's transform;
+// both end in proto.Marshal, as the SDK's clients do. ns/op is per span.
 func BenchmarkEncode(b *testing.B) {
-	var bt batch
 	spans := make([]sdktrace.ReadOnlySpan, 512)
 	res := newResource(Config{ServiceName: "users"}, target)
 	for i := range spans {
 		spans[i] = newReadOnly(benchSpan(i), res)
 	}
-	req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: bt.fill(spans)}
 	for _, c := range []struct {
-		name  string
-		codec encoding.CodecV2
-	}{{"wire", wireCodec{}}, {"protobuf-go", encoding.GetCodecV2("proto")}} {
+		name string
+		exp  sdktrace.SpanExporter
+	}{{"ours", &otlpExporter{client: marshalClient{}}}, {"sdk", otlptrace.NewUnstarted(marshalClient{})}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i += len(spans) {
-				data, err := c.codec.Marshal(req)
-				if err != nil {
+				if err := c.exp.ExportSpans(context.Background(), spans); err != nil {
 					b.Fatal(err)
 				}
-				data.Free()
 			}
 		})
 	}
+}
+
+// marshalClient encodes each request, as the SDK's clients do, and drops it.
+type marshalClient struct{}
+
+func (marshalClient) Start(context.Context) error { return nil }
+func (marshalClient) Stop(context.Context) error  { return nil }
+func (marshalClient) UploadTraces(_ context.Context, rs []*tracepb.ResourceSpans) error {
+	_, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
+	return err
 }

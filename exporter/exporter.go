@@ -18,7 +18,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
 )
 
 // Span is a finished span as a probe's converter reports it: ids and times
@@ -101,11 +100,6 @@ func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.S
 		if cfg.Compression == "gzip" {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
 		}
-		// Our encoder for the export requests (wireCodec), which also bounds
-		// their size. ForceCodecV2 is marked experimental in grpc-go;
-		// TestWireCodecInUse notices if it stops taking effect.
-		opts = append(opts, otlptracegrpc.WithDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodecV2(wireCodec{}))),
-			otlptracegrpc.WithMaxRequestSize(0))
 		return newOTLPExporter(ctx, otlptracegrpc.NewClient(opts...))
 	default:
 		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(cfg.Endpoint), otlptracehttp.WithHeaders(cfg.Headers), otlptracehttp.WithTimeout(cfg.Timeout)}

@@ -208,9 +208,10 @@ func TestUnreachableCollector(t *testing.T) {
 		t.Errorf("shutdown took until %v", d)
 	}
 	// Every span is accounted for: dropped at the full queue, or in a
-	// failed export; and the loss was logged (not once per span).
+	// failed export (how many exports fail meanwhile depends on the
+	// machine's speed); and the loss was logged (not once per span).
 	loss := e.Loss()
-	if loss.QueueFull+loss.Failed != 100000 || loss.QueueFull < 99000 {
+	if loss.QueueFull+loss.Failed != 100000 || loss.QueueFull < 90000 {
 		t.Errorf("loss %+v, want all 100000 spans counted", loss)
 	}
 	if n := strings.Count(logs.String(), "spans lost"); n < 1 || n > 50 {

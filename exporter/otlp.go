@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -20,15 +18,20 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// otlpExporter is the SDK's otlptrace.Exporter with a transform that
-// reuses its messages: the SDK's client (otlptracegrpc, otlptracehttp)
-// still does the connection, retries, headers, TLS, compression and the
-// wire format. The SDK's own transform allocates a KeyValue, an AnyValue
-// and a oneof wrapper per attribute on every batch, 2.1 KiB and 1.3 µs per
-// span, the largest part of the agent's cost per span.
+// otlpExporter is the SDK's otlptrace.Exporter with its own encoding of
+// spans: the SDK's client (otlptracegrpc, otlptracehttp) still does the
+// connection, retries, headers, TLS, compression, the size bound and the
+// protobuf encoding of the request. The SDK's transform builds a message
+// tree of each span (a KeyValue, an AnyValue and a oneof wrapper per
+// attribute) that protobuf-go then sizes and encodes, validating every
+// string again: most of the agent's CPU per span. Here each span is
+// encoded once, straight into bytes (appendSpan), which travel as the
+// unknown fields of their ScopeSpans message: protobuf-go copies unknown
+// fields as they are, so the collector receives them as the message's
+// spans (field 2). Only the resource and scope messages are built, once.
 //
-// Spans are expected to have no events and no links (glsotel's never do);
-// those are not converted.
+// The SDK client's experimental self-observability (OTEL_GO_X_OBSERVABILITY)
+// counts spans in ScopeSpans.Spans, so it sees none; Loss counts ours.
 type otlpExporter struct {
 	client otlptrace.Client
 
@@ -65,20 +68,15 @@ func (e *otlpExporter) Shutdown(ctx context.Context) error {
 }
 
 // batch holds the OTLP messages of one export request. Everything is
-// reused from one batch to the next; slices are sized before any pointer
-// into them is taken.
+// reused from one batch to the next.
 type batch struct {
 	resources []*tracepb.ResourceSpans // the first nres are this batch's
 	resOf     []*resource.Resource     // resources[i] is resOf[i]'s
 	scopes    []*tracepb.ScopeSpans    // the first nscope are this batch's
 	scopeOf   []scopeKey
+	encoded   [][]byte // the spans of scopes[i], encoded
 	nres      int
 	nscope    int
-
-	spans  []tracepb.Span
-	status []tracepb.Status
-	ids    []byte // trace, span and parent ids, 32 bytes per span
-	attrs  attrArena
 
 	// converted resources and scopes, kept across batches: an exporter
 	// sees one resource and a handful of scopes.
@@ -91,35 +89,27 @@ type scopeKey struct {
 	scope instrumentation.Scope
 }
 
-// fill converts spans, grouped by resource and then scope as OTLP wants.
+// fill encodes spans, grouped by resource and then scope as OTLP wants.
 func (b *batch) fill(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
-	n, nattrs := len(spans), 0
-	for _, s := range spans {
-		nattrs += len(s.Attributes())
-	}
-	b.spans, b.status = grow(b.spans, n), grow(b.status, n)
-	if cap(b.ids) < 32*n {
-		b.ids = make([]byte, 32*n)
-	}
-	b.attrs.reset(nattrs)
 	b.nres, b.nscope = 0, 0
-	for i, s := range spans {
-		ps := &b.spans[i]
-		b.span(ps, s, &b.status[i], b.ids[32*i:32*i+32])
-		ss := b.scopeSpans(s.Resource(), s.InstrumentationScope())
-		ss.Spans = append(ss.Spans, ps)
+	for _, s := range spans {
+		i := b.scopeSpans(s.Resource(), s.InstrumentationScope())
+		b.encoded[i] = appendSpan(b.encoded[i], 2, s)
+	}
+	for i, ss := range b.scopes[:b.nscope] {
+		ss.ProtoReflect().SetUnknown(b.encoded[i])
 	}
 	return b.resources[:b.nres]
 }
 
-// scopeSpans finds or adds the ScopeSpans of (res, scope); batches hold
-// one or two of each, so a linear search is cheapest. The messages are
-// reused from earlier batches.
-func (b *batch) scopeSpans(res *resource.Resource, sc instrumentation.Scope) *tracepb.ScopeSpans {
+// scopeSpans finds or adds the ScopeSpans of (res, scope) and returns its
+// index; batches hold one or two of each, so a linear search is cheapest.
+// The messages and buffers are reused from earlier batches.
+func (b *batch) scopeSpans(res *resource.Resource, sc instrumentation.Scope) int {
 	k := scopeKey{res, sc}
 	for i := range b.nscope {
 		if b.scopeOf[i] == k {
-			return b.scopes[i]
+			return i
 		}
 	}
 	var rs *tracepb.ResourceSpans
@@ -139,15 +129,15 @@ func (b *batch) scopeSpans(res *resource.Resource, sc instrumentation.Scope) *tr
 			rs.SchemaUrl = validUTF8(res.SchemaURL())
 		}
 	}
-	if b.nscope == len(b.scopes) {
-		b.scopes, b.scopeOf = append(b.scopes, new(tracepb.ScopeSpans)), append(b.scopeOf, scopeKey{})
+	i := b.nscope
+	if i == len(b.scopes) {
+		b.scopes, b.scopeOf, b.encoded = append(b.scopes, new(tracepb.ScopeSpans)), append(b.scopeOf, scopeKey{}), append(b.encoded, nil)
 	}
-	ss := b.scopes[b.nscope]
-	b.scopeOf[b.nscope] = k
 	b.nscope++
-	*ss = tracepb.ScopeSpans{Scope: b.scope(sc), SchemaUrl: validUTF8(sc.SchemaURL), Spans: ss.Spans[:0]}
-	rs.ScopeSpans = append(rs.ScopeSpans, ss)
-	return ss
+	b.scopeOf[i], b.encoded[i] = k, b.encoded[i][:0]
+	*b.scopes[i] = tracepb.ScopeSpans{Scope: b.scope(sc), SchemaUrl: validUTF8(sc.SchemaURL)}
+	rs.ScopeSpans = append(rs.ScopeSpans, b.scopes[i])
+	return i
 }
 
 func (b *batch) resource(res *resource.Resource) *resourcepb.Resource {
@@ -180,35 +170,6 @@ func (b *batch) scope(sc instrumentation.Scope) *commonpb.InstrumentationScope {
 	return s
 }
 
-// span converts s into ps as the SDK's transform does.
-func (b *batch) span(ps *tracepb.Span, s sdktrace.ReadOnlySpan, st *tracepb.Status, ids []byte) {
-	sc, parent := s.SpanContext(), s.Parent()
-	tid, sid := sc.TraceID(), sc.SpanID()
-	copy(ids[0:16], tid[:])
-	copy(ids[16:24], sid[:])
-	stat := s.Status()
-	*st = tracepb.Status{Code: statusCode(stat.Code), Message: validUTF8(stat.Description)}
-	*ps = tracepb.Span{
-		TraceId:                ids[0:16:16],
-		SpanId:                 ids[16:24:24],
-		TraceState:             sc.TraceState().String(),
-		Name:                   validUTF8(s.Name()),
-		Kind:                   tracepb.Span_SpanKind(spanKind(s.SpanKind())),
-		StartTimeUnixNano:      uint64(max(0, s.StartTime().UnixNano())),
-		EndTimeUnixNano:        uint64(max(0, s.EndTime().UnixNano())),
-		Attributes:             b.attrs.keyValues(s.Attributes()),
-		DroppedAttributesCount: clamp32(s.DroppedAttributes()),
-		DroppedEventsCount:     clamp32(s.DroppedEvents()),
-		DroppedLinksCount:      clamp32(s.DroppedLinks()),
-		Status:                 st,
-		Flags:                  spanFlags(sc.TraceFlags(), parent),
-	}
-	if psid := parent.SpanID(); psid.IsValid() {
-		copy(ids[24:32], psid[:])
-		ps.ParentSpanId = ids[24:32:32]
-	}
-}
-
 // spanFlags: the W3C flags, and whether the parent is remote (known).
 func spanFlags(tf trace.TraceFlags, parent trace.SpanContext) uint32 {
 	f := uint32(tf) | uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
@@ -238,53 +199,6 @@ func statusCode(c codes.Code) tracepb.Status_StatusCode {
 }
 
 func clamp32(v int) uint32 { return uint32(min(max(v, 0), math.MaxUint32)) }
-
-// attrArena backs the attributes of one batch.
-type attrArena struct {
-	kvs  []commonpb.KeyValue
-	ptrs []*commonpb.KeyValue
-	vals []commonpb.AnyValue
-	strs []commonpb.AnyValue_StringValue
-	ints []commonpb.AnyValue_IntValue
-	n    int // used
-}
-
-// reset makes room for n attributes; pointers taken before are invalid.
-func (a *attrArena) reset(n int) {
-	a.kvs, a.vals = grow(a.kvs, n), grow(a.vals, n)
-	a.strs, a.ints = grow(a.strs, n), grow(a.ints, n)
-	if cap(a.ptrs) < n {
-		a.ptrs = make([]*commonpb.KeyValue, n)
-	}
-	a.ptrs = a.ptrs[:n]
-	a.n = 0
-}
-
-// keyValues converts attrs into arena memory; reset must have counted them.
-func (a *attrArena) keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
-	if len(attrs) == 0 {
-		return nil
-	}
-	out := a.ptrs[a.n : a.n+len(attrs) : a.n+len(attrs)]
-	for j, kv := range attrs {
-		i := a.n + j
-		v := &a.vals[i]
-		switch kv.Value.Type() {
-		case attribute.STRING:
-			a.strs[i] = commonpb.AnyValue_StringValue{StringValue: validUTF8(kv.Value.AsString())}
-			*v = commonpb.AnyValue{Value: &a.strs[i]}
-		case attribute.INT64:
-			a.ints[i] = commonpb.AnyValue_IntValue{IntValue: kv.Value.AsInt64()}
-			*v = commonpb.AnyValue{Value: &a.ints[i]}
-		default:
-			*v = commonpb.AnyValue{Value: anyValue(kv.Value).Value}
-		}
-		a.kvs[i] = commonpb.KeyValue{Key: validUTF8(string(kv.Key)), Value: v}
-		out[j] = &a.kvs[i]
-	}
-	a.n += len(attrs)
-	return out
-}
 
 // keyValues converts attributes that are kept (resource, scope).
 func keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
@@ -318,7 +232,7 @@ func anyValue(v attribute.Value) *commonpb.AnyValue {
 	case attribute.STRINGSLICE:
 		return array(v.AsStringSlice(), attribute.StringValue)
 	}
-	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "INVALID"}}
+	return &commonpb.AnyValue{} // INVALID, as the SDK's transform sends it
 }
 
 func array[T any](vs []T, value func(T) attribute.Value) *commonpb.AnyValue {
@@ -327,24 +241,4 @@ func array[T any](vs []T, value func(T) attribute.Value) *commonpb.AnyValue {
 		out[i] = anyValue(value(x))
 	}
 	return &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: out}}}
-}
-
-// validUTF8 replaces invalid UTF-8 with U+FFFD. OTLP strings must be valid
-// UTF-8: protobuf-go refuses to encode the whole request otherwise, and a
-// collector rejects it, so one request path like "/%ff" (net/url decodes
-// it to a lone 0xff byte) would lose every span of its batch.
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
-// grow returns s with length n, reallocating (never copying: every
-// element is overwritten before use) when it is too short.
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n, n+n/4)
-	}
-	return s[:n]
 }
