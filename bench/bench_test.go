@@ -34,7 +34,7 @@ func TestSmoke(t *testing.T) {
 		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || r.HitsByProbe["net/http/server"] != 2) {
 			t.Errorf("%s: hits per request %.2f %v", r.Config, r.HitsPerRequest, r.HitsByProbe)
 		}
-		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentIdleCPUMsPerS <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
+		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentNetCPUUsPerSpan <= 0 || r.AgentNetCPUUsPerSpan > r.AgentCPUUsPerSpan || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentIdleCPUMsPerS <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
 			t.Errorf("agent figures missing: %+v", r)
 		}
 	}

@@ -103,8 +103,15 @@ type row struct {
 	TrapRatio float64 `json:"trap_ratio,omitempty"`
 	// BPFUsPerRequest is the time the agent's programs ran per request
 	// (bpf_stats run time: the programs, not the traps around them).
-	BPFUsPerRequest   float64 `json:"bpf_us_per_request,omitempty"`
-	AgentCPUUsPerSpan float64 `json:"agent_cpu_us_per_span,omitempty"`
+	BPFUsPerRequest float64 `json:"bpf_us_per_request,omitempty"`
+	// AgentCPUUsPerSpan is all the agent's CPU from the first round to
+	// the last, per span made meanwhile. Most of that time the agent idles
+	// while other configs run: AgentNetCPUUsPerSpan leaves out its idle
+	// rate (AgentIdleCPUMsPerS) over the rounds' wall time, so what is
+	// left is the work spans cost.
+	AgentCPUUsPerSpan    float64 `json:"agent_cpu_us_per_span,omitempty"`
+	AgentNetCPUUsPerSpan float64 `json:"agent_cpu_us_per_span_net_of_idle,omitempty"`
+	RoundsSeconds        float64 `json:"rounds_wall_seconds,omitempty"`
 	// AgentIdleCPUMsPerS is the agent's CPU while its service serves
 	// nothing, in ms per second.
 	AgentIdleCPUMsPerS float64 `json:"agent_idle_cpu_ms_per_s,omitempty"`
@@ -172,7 +179,10 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 			// request was seen to export (the exported counter lags by the
 			// batch delay).
 			if spans := float64(in.sent) * float64(in.spans) / float64(total+1); spans > 0 {
-				r.AgentCPUUsPerSpan = (in.m1.cpuSeconds - in.m0.cpuSeconds) * 1e6 / spans
+				cpu := in.m1.cpuSeconds - in.m0.cpuSeconds
+				r.AgentCPUUsPerSpan = cpu * 1e6 / spans
+				r.AgentNetCPUUsPerSpan = (cpu - in.idleCPU*in.window.Seconds()) * 1e6 / spans
+				r.RoundsSeconds = in.window.Seconds()
 				r.AgentAllocPerSpan = (in.m1.allocBytes - in.m0.allocBytes) / spans
 			}
 			r.AgentRSSKiB, r.AgentPeakRSSKiB = int64(in.m1.rss/1024), int64(in.m1.peakRSS/1024)
@@ -246,6 +256,10 @@ func (res *results) write(w io.Writer) {
 		if r.AgentIdleCPUMsPerS > 0 {
 			fmt.Fprintf(w, "idle, %s: the agent used %.2f ms of CPU per second while its service served nothing (%v)\n",
 				r.Config, r.AgentIdleCPUMsPerS, res.Options.Idle)
+		}
+		if r.AgentCPUUsPerSpan > 0 && r.AgentIdleCPUMsPerS > 0 {
+			fmt.Fprintf(w, "agent CPU per span, %s: %.2f µs net of idling (%.2f µs in all, %.2f of it the idle rate over the rounds' %.0f s)\n",
+				r.Config, r.AgentNetCPUUsPerSpan, r.AgentCPUUsPerSpan, r.AgentCPUUsPerSpan-r.AgentNetCPUUsPerSpan, r.RoundsSeconds)
 		}
 	}
 	if st := res.Steady; st != nil {

@@ -81,6 +81,7 @@ type instance struct {
 	warm    int             // warm-up requests (their spans are counted too)
 	metrics string          // the agent's self-metrics address
 	m0, m1  selfMetrics     // the agent's figures when the load starts and ends
+	window  time.Duration   // from m0 to m1
 	idleCPU float64         // the agent's CPU seconds per second with no load
 	runs    map[string]uint64
 	lost    map[string]uint64  // spans lost, by reason (--stats)
@@ -322,6 +323,7 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 			return nil, nil, nil, nil, err
 		}
 	}
+	rounds := time.Now()
 	for r := range opts.Rounds {
 		for i := range ins {
 			in := ins[(i+r)%len(ins)]
@@ -348,6 +350,7 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 		if in.m1, err = in.agentStats(); err != nil {
 			return nil, nil, nil, nil, err
 		}
+		in.window = time.Since(rounds)
 	}
 	var errs []error
 	for _, in := range ins {
