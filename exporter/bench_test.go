@@ -1,11 +1,15 @@
 package exporter
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +25,7 @@ import (
 )
 
 // rawCodec passes gRPC messages through as bytes: the discarding receiver
-// below never decodes, so a benchmark counts the exporter's work only.
+// below never decodes them.
 type rawCodec struct{}
 
 func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
@@ -31,34 +35,71 @@ func (rawCodec) Unmarshal(b []byte, v any) error {
 }
 func (rawCodec) Name() string { return "proto" }
 
-// discardGRPC accepts every OTLP/gRPC export (an empty response is a valid
-// ExportTraceServiceResponse) and returns its endpoint.
-func discardGRPC(b *testing.B) string {
+// TestMain serves as a discarding receiver when a benchmark starts this
+// test binary as one (receiverEnv): in its own process, the receiver's
+// CPU is not counted as the exporter's.
+func TestMain(m *testing.M) {
+	if protocol := os.Getenv(receiverEnv); protocol != "" {
+		os.Exit(serveDiscard(protocol))
+	}
+	os.Exit(m.Run())
+}
+
+const receiverEnv = "GLSOTEL_TEST_DISCARD_RECEIVER"
+
+// serveDiscard accepts every OTLP export over protocol on a port it
+// prints, discarding it undecoded, until its standard input closes.
+func serveDiscard(protocol string) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("http://" + ln.Addr().String())
+	if protocol == "grpc" {
+		// An empty response is a valid ExportTraceServiceResponse.
+		srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, st grpc.ServerStream) error {
+			var msg []byte
+			if err := st.RecvMsg(&msg); err != nil {
+				return err
+			}
+			empty := []byte{}
+			return st.SendMsg(&empty)
+		}))
+		go srv.Serve(ln)
+	} else {
+		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/x-protobuf")
+		}))
+	}
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// discardReceiver starts a discarding receiver (serveDiscard) in a child
+// process and returns its endpoint.
+func discardReceiver(b *testing.B, protocol string) string {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), receiverEnv+"="+protocol)
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, st grpc.ServerStream) error {
-		var msg []byte
-		if err := st.RecvMsg(&msg); err != nil {
-			return err
-		}
-		empty := []byte{}
-		return st.SendMsg(&empty)
-	}))
-	go srv.Serve(ln)
-	b.Cleanup(srv.Stop)
-	return "http://" + ln.Addr().String()
-}
-
-// discardHTTP accepts every OTLP/HTTP export.
-func discardHTTP(b *testing.B) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-	}))
-	b.Cleanup(srv.Close)
-	return srv.URL
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	endpoint, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("discarding receiver: %v", err)
+	}
+	return strings.TrimSpace(endpoint)
 }
 
 // cpuTime is the process's user+system CPU time: the exporter's work runs
@@ -87,17 +128,15 @@ func benchSpan(i int) Span {
 }
 
 // BenchmarkExport is the agent's cost per span from Export to the wire:
-// the SDK's batch processor, the OTLP transform, protobuf and the
-// transport (the receiver discards without decoding). ns/op and allocs/op
-// are per span, the final flush included.
+// the SDK's batch processor, the span encoding, the SDK's client and the
+// transport. The receiver runs in another process, so cpu-ns/op is the
+// exporter's alone. ns/op and allocs/op are per span, the final flush
+// included.
 func BenchmarkExport(b *testing.B) {
-	for _, tc := range []struct {
-		protocol string
-		recv     func(*testing.B) string
-	}{{"grpc", discardGRPC}, {"http/protobuf", discardHTTP}} {
-		b.Run(tc.protocol, func(b *testing.B) {
+	for _, protocol := range []string{"grpc", "http/protobuf"} {
+		b.Run(protocol, func(b *testing.B) {
 			cfg, err := ConfigFromEnv(env(map[string]string{
-				"OTEL_EXPORTER_OTLP_PROTOCOL": tc.protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": tc.recv(b),
+				"OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": discardReceiver(b, protocol),
 				"OTEL_BSP_MAX_QUEUE_SIZE": "65536",
 			}))
 			if err != nil {
@@ -141,7 +180,7 @@ func BenchmarkEncode(b *testing.B) {
 	spans := make([]sdktrace.ReadOnlySpan, 512)
 	res := newResource(Config{ServiceName: "users"}, target)
 	for i := range spans {
-		spans[i] = newReadOnly(benchSpan(i), res)
+		spans[i] = newReadOnly(benchSpan(i), res, false)
 	}
 	for _, c := range []struct {
 		name string

@@ -53,9 +53,12 @@ var Version = "dev"
 // Shutdown may be called from several goroutines.
 type Exporter struct {
 	proc sdktrace.SpanProcessor // nil: export disabled
-	res  *resource.Resource
-	acct *accounting
-	rep  *reporter
+	// encode: spans are encoded as they are exported (OTLP), not when
+	// their batch is (newReadOnly).
+	encode bool
+	res    *resource.Resource
+	acct   *accounting
+	rep    *reporter
 }
 
 // New builds the pipeline cfg describes. When the SDK is disabled or
@@ -76,7 +79,8 @@ func New(ctx context.Context, cfg Config, t Target, out io.Writer, opts ...Optio
 	}
 	silenceSDKErrors()
 	acct := &accounting{limit: int64(cfg.BatchMaxQueueSize)}
-	proc := sdktrace.NewBatchSpanProcessor(countingExporter{exp, acct, cfg.Exporter != "console"},
+	otlp := cfg.Exporter != "console"
+	proc := sdktrace.NewBatchSpanProcessor(countingExporter{exp, acct, otlp},
 		sdktrace.WithMaxQueueSize(cfg.BatchMaxQueueSize),
 		sdktrace.WithMaxExportBatchSize(cfg.BatchMaxExportSize),
 		sdktrace.WithBatchTimeout(cfg.BatchScheduleDelay),
@@ -84,7 +88,7 @@ func New(ctx context.Context, cfg Config, t Target, out io.Writer, opts ...Optio
 	rep := &reporter{acct: acct, log: o.log, stop: make(chan struct{})}
 	rep.done.Add(1)
 	go rep.run(o.interval)
-	return &Exporter{proc: proc, res: newResource(cfg, t), acct: acct, rep: rep}, nil
+	return &Exporter{proc: proc, encode: otlp, res: newResource(cfg, t), acct: acct, rep: rep}, nil
 }
 
 func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.SpanExporter, error) {
@@ -154,7 +158,7 @@ func (e *Exporter) Export(s Span) {
 	if e.proc == nil || !s.Sampled || !e.acct.admit() {
 		return
 	}
-	e.proc.OnEnd(newReadOnly(s, e.res))
+	e.proc.OnEnd(newReadOnly(s, e.res, e.encode))
 }
 
 // Shutdown flushes queued spans and stops the exporter, within ctx.

@@ -94,7 +94,11 @@ func (b *batch) fill(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
 	b.nres, b.nscope = 0, 0
 	for _, s := range spans {
 		i := b.scopeSpans(s.Resource(), s.InstrumentationScope())
-		b.encoded[i] = appendSpan(b.encoded[i], 2, s)
+		if r, ok := s.(*readOnly); ok && len(r.enc) > 0 {
+			b.encoded[i] = append(b.encoded[i], r.enc...)
+		} else {
+			b.encoded[i] = appendSpan(b.encoded[i], 2, s)
+		}
 	}
 	for i, ss := range b.scopes[:b.nscope] {
 		ss.ProtoReflect().SetUnknown(b.encoded[i])

@@ -51,13 +51,7 @@ func (otherSpan) Resource() *resource.Resource { return otherRes }
 // when its messages and buffers are reused by a smaller batch.
 func TestTransformMatchesSDK(t *testing.T) {
 	res := newResource(Config{ServiceName: "users"}, target)
-	spans := func(ss []Span) []sdktrace.ReadOnlySpan {
-		out := make([]sdktrace.ReadOnlySpan, len(ss))
-		for i, s := range ss {
-			out[i] = newReadOnly(s, res)
-		}
-		return out
-	}
+	spans := func(ss []Span) []Span { return ss }
 	trace1 := sampleTrace()
 	trace1[0].TraceState = "vendor=1,other=x"
 	trace1[1].StatusMsg = "boom"
@@ -66,48 +60,69 @@ func TestTransformMatchesSDK(t *testing.T) {
 	odd.Kind = trace.SpanKindProducer
 	odd.Attributes = append(odd.Attributes, attribute.Bool("flag", true), attribute.Float64("ratio", 0.5),
 		attribute.StringSlice("tags", []string{"a", "b"}), attribute.Int64Slice("ns", []int64{1, 2}))
-	mixed := spans([]Span{benchSpan(1), odd, benchSpan(2)})
-	mixed[1] = otherSpan{mixed[1].(*readOnly)}
+	mixed := []Span{benchSpan(1), odd, benchSpan(2)}
+	other := func(i int, s Span, r *readOnly) sdktrace.ReadOnlySpan { // the second span in another resource and scope
+		if i == 1 {
+			return otherSpan{newReadOnly(s, res, false)} // read through its methods: not encoded when made
+		}
+		return r
+	}
 
 	// One exporter for all cases: each batch reuses the last one's messages.
 	ours := &otlpExporter{client: &captureClient{}}
 	for _, tc := range []struct {
 		name  string
-		batch []sdktrace.ReadOnlySpan
+		batch []Span
+		wrap  func(int, Span, *readOnly) sdktrace.ReadOnlySpan
 	}{
-		{"trace", spans(trace1)},
-		{"two resources and scopes", mixed},
-		{"one span, after bigger batches", spans([]Span{benchSpan(7)})},
-		{"no attributes", spans([]Span{{Name: "x", TraceID: traceID, SpanID: trace.SpanID{1}, Sampled: true, Start: t0, End: t0}})},
+		{"trace", spans(trace1), nil},
+		{"two resources and scopes", mixed, other},
+		{"one span, after bigger batches", spans([]Span{benchSpan(7)}), nil},
+		{"no attributes", spans([]Span{{Name: "x", TraceID: traceID, SpanID: trace.SpanID{1}, Sampled: true, Start: t0, End: t0}}), nil},
 	} {
-		t.Run(tc.name, func(t *testing.T) { checkMatchesSDK(t, ours, tc.batch) })
+		t.Run(tc.name, func(t *testing.T) { checkMatchesSDK(t, ours, tc.batch, res, tc.wrap) })
 	}
 }
 
 // checkMatchesSDK asserts that ours sends batch as the SDK's own
-// otlptrace.Exporter sends it, once a collector has decoded both.
-func checkMatchesSDK(t *testing.T, ours *otlpExporter, batch []sdktrace.ReadOnlySpan) {
+// otlptrace.Exporter sends it, once a collector has decoded both: spans
+// encoded when the batch is, and spans encoded as they were made
+// (newReadOnly). wrap, if set, replaces the spans.
+func checkMatchesSDK(t *testing.T, ours *otlpExporter, batch []Span, res *resource.Resource, wrap func(int, Span, *readOnly) sdktrace.ReadOnlySpan) {
 	t.Helper()
-	var want captureClient
-	if err := otlptrace.NewUnstarted(&want).ExportSpans(context.Background(), batch); err != nil {
-		t.Fatal(err)
-	}
-	got := ours.client.(*captureClient)
-	got.got = nil
-	if err := ours.ExportSpans(context.Background(), batch); err != nil {
-		t.Fatal(err)
-	}
-	if len(got.got) != len(want.got) {
-		t.Fatalf("%d ResourceSpans, want %d", len(got.got), len(want.got))
-	}
-	// The SDK groups resources through a map: compare as sets.
-	for _, w := range want.got {
-		found := false
-		for _, g := range got.got {
-			found = found || proto.Equal(decode(t, g), decode(t, w))
+	readOnlies := func(encode bool) []sdktrace.ReadOnlySpan {
+		out := make([]sdktrace.ReadOnlySpan, len(batch))
+		for i, s := range batch {
+			r := newReadOnly(s, res, encode)
+			out[i] = r
+			if wrap != nil {
+				out[i] = wrap(i, s, r)
+			}
 		}
-		if !found {
-			t.Fatalf("missing ResourceSpans; %s", firstDiff(decode(t, w), decode(t, got.got[0])))
+		return out
+	}
+	var want captureClient
+	if err := otlptrace.NewUnstarted(&want).ExportSpans(context.Background(), readOnlies(false)); err != nil {
+		t.Fatal(err)
+	}
+	for _, encode := range []bool{false, true} {
+		got := ours.client.(*captureClient)
+		got.got = nil
+		if err := ours.ExportSpans(context.Background(), readOnlies(encode)); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.got) != len(want.got) {
+			t.Fatalf("encoded as made %v: %d ResourceSpans, want %d", encode, len(got.got), len(want.got))
+		}
+		// The SDK groups resources through a map: compare as sets.
+		for _, w := range want.got {
+			found := false
+			for _, g := range got.got {
+				found = found || proto.Equal(decode(t, g), decode(t, w))
+			}
+			if !found {
+				t.Fatalf("encoded as made %v: missing ResourceSpans; %s", encode, firstDiff(decode(t, w), decode(t, got.got[0])))
+			}
 		}
 	}
 }

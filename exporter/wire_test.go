@@ -13,7 +13,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -106,11 +105,11 @@ func TestEncodeRandomMatchesSDK(t *testing.T) {
 	res := newResource(Config{ServiceName: "users"}, target)
 	ours := &otlpExporter{client: &captureClient{}}
 	for range 300 {
-		batch := make([]sdktrace.ReadOnlySpan, 1+r.IntN(20))
+		batch := make([]Span, 1+r.IntN(20))
 		for i := range batch {
-			batch[i] = newReadOnly(randomSpan(r, i), res)
+			batch[i] = randomSpan(r, i)
 		}
-		checkMatchesSDK(t, ours, batch)
+		checkMatchesSDK(t, ours, batch, res, nil)
 	}
 }
 
