@@ -67,8 +67,11 @@ static __always_inline void count_drop(__u32 kind)
 /* Events are handed over without waking the reader: a wakeup costs the
  * traced thread about as much as a uprobe hit. While events flow, the
  * reader polls the ring (probe.Session.Run) and is woken only when this
- * much is waiting. */
-#define EVENTS_WAKEUP_BYTES (256 << 10)
+ * much is waiting. Each wakeup also costs the one-CPU agent a round of
+ * thread hand-offs (futex, epoll, sysmon): 1 MiB rather than 256 KiB took
+ * a third of its system calls under load away, and leaves 3 MiB of the
+ * ring for it to catch up. */
+#define EVENTS_WAKEUP_BYTES (1 << 20)
 
 /* Set (non-zero) by the reader when a poll found nothing and it sleeps
  * without polling: the next event wakes it and clears this, so an idle
