@@ -4,31 +4,29 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// otlpExporter is the SDK's otlptrace.Exporter with its own encoding of
-// spans: the SDK's client (otlptracegrpc, otlptracehttp) still does the
-// connection, retries, headers, TLS, compression, the size bound and the
-// protobuf encoding of the request. The SDK's transform builds a message
-// tree of each span (a KeyValue, an AnyValue and a oneof wrapper per
-// attribute) that protobuf-go then sizes and encodes, validating every
-// string again: most of the agent's CPU per span. Here each span is
-// encoded once, straight into bytes (appendSpan), which travel as the
-// unknown fields of their ScopeSpans message: protobuf-go copies unknown
-// fields as they are, so the collector receives them as the message's
-// spans (field 2). Only the resource and scope messages are built, once.
+// otlpExporter is the SDK's otlptrace.Exporter with its own encoding: the
+// SDK's client (otlptracegrpc, otlptracehttp) still does the connection,
+// retries, headers, TLS, compression, the size bound and the protobuf
+// encoding of the request. The SDK's transform builds a message tree of
+// each span (a KeyValue, an AnyValue and a oneof wrapper per attribute)
+// that protobuf-go then sizes and encodes, validating every string again:
+// most of the agent's CPU per span. Here each span is encoded once,
+// straight into bytes (appendSpan), and so are the resource and scope
+// (once, cached); a request's ResourceSpans messages are empty and carry
+// their content as unknown fields, which protobuf-go copies as they are,
+// so the collector decodes them as the message's fields.
 //
 // The SDK client's experimental self-observability (OTEL_GO_X_OBSERVABILITY)
 // counts spans in ScopeSpans.Spans, so it sees none; Loss counts ours.
@@ -70,18 +68,15 @@ func (e *otlpExporter) Shutdown(ctx context.Context) error {
 // batch holds the OTLP messages of one export request. Everything is
 // reused from one batch to the next.
 type batch struct {
-	resources []*tracepb.ResourceSpans // the first nres are this batch's
-	resOf     []*resource.Resource     // resources[i] is resOf[i]'s
-	scopes    []*tracepb.ScopeSpans    // the first nscope are this batch's
-	scopeOf   []scopeKey
-	encoded   [][]byte // the spans of scopes[i], encoded
-	nres      int
-	nscope    int
+	resources []*tracepb.ResourceSpans // the first n are this batch's
+	encoded   [][]byte                 // resources[i]'s content
+	groups    []scopeKey               // this batch's (resource, scope) pairs, as they first come
+	groupOf   []int                    // the group of each span
 
-	// converted resources and scopes, kept across batches: an exporter
-	// sees one resource and a handful of scopes.
-	resCache   map[*resource.Resource]*resourcepb.Resource
-	scopeCache map[instrumentation.Scope]*commonpb.InstrumentationScope
+	// encoded resources and scopes, kept across batches: an exporter sees
+	// one resource and a handful of scopes.
+	resCache   map[*resource.Resource][]byte
+	scopeCache map[instrumentation.Scope][]byte
 }
 
 type scopeKey struct {
@@ -89,87 +84,105 @@ type scopeKey struct {
 	scope instrumentation.Scope
 }
 
-// fill encodes spans, grouped by resource and then scope as OTLP wants.
+// fill encodes spans, grouped by resource and then scope as OTLP wants:
+// one ResourceSpans per resource, in the order the spans bring them.
 func (b *batch) fill(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
-	b.nres, b.nscope = 0, 0
+	b.groups, b.groupOf = b.groups[:0], b.groupOf[:0]
 	for _, s := range spans {
-		i := b.scopeSpans(s.Resource(), s.InstrumentationScope())
-		if r, ok := s.(*readOnly); ok && len(r.enc) > 0 {
-			b.encoded[i] = append(b.encoded[i], r.enc...)
-		} else {
-			b.encoded[i] = appendSpan(b.encoded[i], 2, s)
+		b.groupOf = append(b.groupOf, b.group(scopeKey{s.Resource(), s.InstrumentationScope()}))
+	}
+	n := 0
+	for g, k := range b.groups {
+		if slices.IndexFunc(b.groups[:g], func(o scopeKey) bool { return o.res == k.res }) >= 0 {
+			continue // encoded with the resource's first group
 		}
+		if n == len(b.resources) {
+			b.resources, b.encoded = append(b.resources, new(tracepb.ResourceSpans)), append(b.encoded, nil)
+		}
+		b.encoded[n] = b.resourceSpans(b.encoded[n][:0], g, spans)
+		*b.resources[n] = tracepb.ResourceSpans{}
+		b.resources[n].ProtoReflect().SetUnknown(b.encoded[n])
+		n++
 	}
-	for i, ss := range b.scopes[:b.nscope] {
-		ss.ProtoReflect().SetUnknown(b.encoded[i])
-	}
-	return b.resources[:b.nres]
+	return b.resources[:n]
 }
 
-// scopeSpans finds or adds the ScopeSpans of (res, scope) and returns its
-// index; batches hold one or two of each, so a linear search is cheapest.
-// The messages and buffers are reused from earlier batches.
-func (b *batch) scopeSpans(res *resource.Resource, sc instrumentation.Scope) int {
-	k := scopeKey{res, sc}
-	for i := range b.nscope {
-		if b.scopeOf[i] == k {
+// group returns the index of k in b.groups, adding it; batches hold one
+// or two, so a linear search is cheapest.
+func (b *batch) group(k scopeKey) int {
+	for i, o := range b.groups {
+		if o == k {
 			return i
 		}
 	}
-	var rs *tracepb.ResourceSpans
-	for i := range b.nres {
-		if b.resOf[i] == res {
-			rs = b.resources[i]
-		}
-	}
-	if rs == nil {
-		if b.nres == len(b.resources) {
-			b.resources, b.resOf = append(b.resources, new(tracepb.ResourceSpans)), append(b.resOf, nil)
-		}
-		rs, b.resOf[b.nres] = b.resources[b.nres], res
-		b.nres++
-		*rs = tracepb.ResourceSpans{Resource: b.resource(res), ScopeSpans: rs.ScopeSpans[:0]}
-		if res != nil {
-			rs.SchemaUrl = validUTF8(res.SchemaURL())
-		}
-	}
-	i := b.nscope
-	if i == len(b.scopes) {
-		b.scopes, b.scopeOf, b.encoded = append(b.scopes, new(tracepb.ScopeSpans)), append(b.scopeOf, scopeKey{}), append(b.encoded, nil)
-	}
-	b.nscope++
-	b.scopeOf[i], b.encoded[i] = k, b.encoded[i][:0]
-	*b.scopes[i] = tracepb.ScopeSpans{Scope: b.scope(sc), SchemaUrl: validUTF8(sc.SchemaURL)}
-	rs.ScopeSpans = append(rs.ScopeSpans, b.scopes[i])
-	return i
+	b.groups = append(b.groups, k)
+	return len(b.groups) - 1
 }
 
-func (b *batch) resource(res *resource.Resource) *resourcepb.Resource {
-	if res == nil {
-		return nil
+// resourceSpans appends the content of the ResourceSpans message of the
+// resource of group first: its scopes' spans, group by group.
+func (b *batch) resourceSpans(buf []byte, first int, spans []sdktrace.ReadOnlySpan) []byte {
+	res := b.groups[first].res
+	if res != nil {
+		buf = appendBytes(buf, 1, b.resource(res))
 	}
+	for g, k := range b.groups[first:] {
+		if k.res != res {
+			continue
+		}
+		var at int
+		buf, at = openField(buf, 2, 3) // a ScopeSpans: usually 16 KiB-2 MiB
+		if k.scope != (instrumentation.Scope{}) {
+			buf = appendBytes(buf, 1, b.scope(k.scope))
+		}
+		for i, s := range spans {
+			if b.groupOf[i] != first+g {
+				continue
+			}
+			if r, ok := s.(*readOnly); ok && len(r.enc) > 0 {
+				buf = append(buf, r.enc...)
+			} else {
+				buf = appendSpan(buf, 2, s)
+			}
+		}
+		buf = appendOptional(buf, 3, validUTF8(k.scope.SchemaURL))
+		buf = closeField(buf, at, 3)
+	}
+	if res != nil {
+		buf = appendOptional(buf, 3, validUTF8(res.SchemaURL()))
+	}
+	return buf
+}
+
+// resource returns the content of res's Resource message.
+func (b *batch) resource(res *resource.Resource) []byte {
 	if r, ok := b.resCache[res]; ok {
 		return r
 	}
 	if b.resCache == nil || len(b.resCache) >= 16 {
-		b.resCache = map[*resource.Resource]*resourcepb.Resource{}
+		b.resCache = map[*resource.Resource][]byte{}
 	}
-	r := &resourcepb.Resource{Attributes: keyValues(res.Attributes())}
+	var r []byte
+	for _, kv := range res.Attributes() {
+		r = appendKeyValue(r, 1, kv)
+	}
 	b.resCache[res] = r
 	return r
 }
 
-func (b *batch) scope(sc instrumentation.Scope) *commonpb.InstrumentationScope {
-	if sc == (instrumentation.Scope{}) {
-		return nil
-	}
+// scope returns the content of sc's InstrumentationScope message.
+func (b *batch) scope(sc instrumentation.Scope) []byte {
 	if s, ok := b.scopeCache[sc]; ok {
 		return s
 	}
 	if b.scopeCache == nil || len(b.scopeCache) >= 64 {
-		b.scopeCache = map[instrumentation.Scope]*commonpb.InstrumentationScope{}
+		b.scopeCache = map[instrumentation.Scope][]byte{}
 	}
-	s := &commonpb.InstrumentationScope{Name: validUTF8(sc.Name), Version: validUTF8(sc.Version), Attributes: keyValues(sc.Attributes.ToSlice())}
+	s := appendOptional(nil, 1, validUTF8(sc.Name))
+	s = appendOptional(s, 2, validUTF8(sc.Version))
+	for _, kv := range sc.Attributes.ToSlice() {
+		s = appendKeyValue(s, 3, kv)
+	}
 	b.scopeCache[sc] = s
 	return s
 }
@@ -203,46 +216,3 @@ func statusCode(c codes.Code) tracepb.Status_StatusCode {
 }
 
 func clamp32(v int) uint32 { return uint32(min(max(v, 0), math.MaxUint32)) }
-
-// keyValues converts attributes that are kept (resource, scope).
-func keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
-	if len(attrs) == 0 {
-		return nil
-	}
-	out := make([]*commonpb.KeyValue, len(attrs))
-	for i, kv := range attrs {
-		out[i] = &commonpb.KeyValue{Key: validUTF8(string(kv.Key)), Value: anyValue(kv.Value)}
-	}
-	return out
-}
-
-// anyValue converts any attribute value, allocating.
-func anyValue(v attribute.Value) *commonpb.AnyValue {
-	switch v.Type() {
-	case attribute.BOOL:
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v.AsBool()}}
-	case attribute.INT64:
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v.AsInt64()}}
-	case attribute.FLOAT64:
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: v.AsFloat64()}}
-	case attribute.STRING:
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(v.AsString())}}
-	case attribute.BOOLSLICE:
-		return array(v.AsBoolSlice(), attribute.BoolValue)
-	case attribute.INT64SLICE:
-		return array(v.AsInt64Slice(), attribute.Int64Value)
-	case attribute.FLOAT64SLICE:
-		return array(v.AsFloat64Slice(), attribute.Float64Value)
-	case attribute.STRINGSLICE:
-		return array(v.AsStringSlice(), attribute.StringValue)
-	}
-	return &commonpb.AnyValue{} // INVALID, as the SDK's transform sends it
-}
-
-func array[T any](vs []T, value func(T) attribute.Value) *commonpb.AnyValue {
-	out := make([]*commonpb.AnyValue, len(vs))
-	for i, x := range vs {
-		out[i] = anyValue(value(x))
-	}
-	return &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: out}}}
-}
