@@ -26,6 +26,8 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("physical limit not measured: %+v", res.Physical)
 	}
 	hits := map[string]float64{}
+	// The figure net of idling is not checked for sign: with these counts
+	// one timer tick in the 1 s idle window outweighs the spans' CPU.
 	for _, r := range res.Configs {
 		hits[r.Config] = r.HitsPerRequest
 		if r.Want > 0 && r.SpansPerRequest != float64(r.Want) {
@@ -34,7 +36,7 @@ func TestSmoke(t *testing.T) {
 		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || r.HitsByProbe["net/http/server"] != 2) {
 			t.Errorf("%s: hits per request %.2f %v", r.Config, r.HitsPerRequest, r.HitsByProbe)
 		}
-		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentNetCPUUsPerSpan <= 0 || r.AgentNetCPUUsPerSpan > r.AgentCPUUsPerSpan || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentIdleCPUMsPerS <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
+		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentNetCPUUsPerSpan > r.AgentCPUUsPerSpan || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentIdleCPUMsPerS <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
 			t.Errorf("agent figures missing: %+v", r)
 		}
 	}
