@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glsotel/glsotel/propagation"
 )
 
 // TestSmoke runs the whole benchmark with tiny counts (make test), so that
@@ -35,6 +37,10 @@ func TestSmoke(t *testing.T) {
 		}
 		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || r.HitsByProbe["net/http/server"] != 2) {
 			t.Errorf("%s: hits per request %.2f %v", r.Config, r.HitsPerRequest, r.HitsByProbe)
+		}
+		// The injector's socket programs cost time but are no traps.
+		if strings.HasPrefix(r.Config, "glsotel") && (r.BPFByProbe["net/http/server"] <= 0 || r.HitsByProbe[propagation.InjectorProbe] != 0) {
+			t.Errorf("%s: BPF time per request %v, hits %v", r.Config, r.BPFByProbe, r.HitsByProbe)
 		}
 		if r.Config == "glsotel" && (r.AgentCPUUsPerSpan <= 0 || r.AgentNetCPUUsPerSpan > r.AgentCPUUsPerSpan || r.AgentAllocPerSpan <= 0 || r.AgentRSSKiB <= 0 || r.AgentIdleCPUMsPerS <= 0 || r.AgentPeakRSSKiB < r.AgentRSSKiB || r.SpansLost != 0) {
 			t.Errorf("agent figures missing: %+v", r)

@@ -102,8 +102,10 @@ type row struct {
 	// means the agent costs nothing beyond the traps themselves.
 	TrapRatio float64 `json:"trap_ratio,omitempty"`
 	// BPFUsPerRequest is the time the agent's programs ran per request
-	// (bpf_stats run time: the programs, not the traps around them).
-	BPFUsPerRequest float64 `json:"bpf_us_per_request,omitempty"`
+	// (bpf_stats run time: the programs, not the traps around them), the
+	// injector's socket programs included.
+	BPFUsPerRequest float64            `json:"bpf_us_per_request,omitempty"`
+	BPFByProbe      map[string]float64 `json:"bpf_us_per_request_by_probe,omitempty"`
 	// AgentCPUUsPerSpan is all the agent's CPU from the first round to
 	// the last, per span made meanwhile. Most of that time the agent idles
 	// while other configs run: AgentNetCPUUsPerSpan leaves out its idle
@@ -165,7 +167,10 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 		if in.cfg.agent || in.cfg.traps {
 			r.HitsByProbe = map[string]float64{}
 			for name, n := range in.runs {
-				probe := name[:strings.LastIndexByte(name, '/')]
+				probe, prog := splitProgram(name)
+				if !strings.HasPrefix(prog, "uprobe_") {
+					continue // the injector's socket programs: time (below), no trap
+				}
 				r.HitsByProbe[probe] += float64(n) / float64(total+1)
 				r.HitsPerRequest += float64(n) / float64(total+1)
 			}
@@ -174,7 +179,12 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 			}
 		}
 		if in.cfg.agent {
-			r.BPFUsPerRequest = us(in.bpfTime) / float64(total+1)
+			r.BPFByProbe = map[string]float64{}
+			for name, d := range in.bpfTime {
+				probe, _ := splitProgram(name)
+				r.BPFByProbe[probe] += us(d) / float64(total+1)
+				r.BPFUsPerRequest += us(d) / float64(total+1)
+			}
 			// Spans made during the load: its requests times the spans a
 			// request was seen to export (the exported counter lags by the
 			// batch delay).
@@ -195,6 +205,28 @@ func runBench(ctx context.Context, opts options, logf func(string, ...any)) (*re
 	}
 	res.WallSeconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// writeByProbe prints "WHAT, CONFIG: probe N, probe N" for a figure by
+// probe (nothing when there is none).
+func writeByProbe(w io.Writer, what, config string, byProbe map[string]float64, format string) {
+	if len(byProbe) == 0 {
+		return
+	}
+	var parts []string
+	for _, p := range slices.Sorted(maps.Keys(byProbe)) {
+		parts = append(parts, fmt.Sprintf("%s "+format, p, byProbe[p]))
+	}
+	fmt.Fprintf(w, "%s, %s: %s\n", what, config, strings.Join(parts, ", "))
+}
+
+// splitProgram splits a "probe/program" run statistics name.
+func splitProgram(name string) (probe, prog string) {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return name, name
+	}
+	return name[:i], name[i+1:]
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -243,14 +275,10 @@ func (res *results) write(w io.Writer) {
 		}
 	}
 	for _, r := range res.Configs {
-		if len(r.HitsByProbe) == 0 {
-			continue
-		}
-		var parts []string
-		for _, p := range slices.Sorted(maps.Keys(r.HitsByProbe)) {
-			parts = append(parts, fmt.Sprintf("%s %.2f", p, r.HitsByProbe[p]))
-		}
-		fmt.Fprintf(w, "hits per request, %s: %s\n", r.Config, strings.Join(parts, ", "))
+		writeByProbe(w, "hits per request", r.Config, r.HitsByProbe, "%.2f")
+	}
+	for _, r := range res.Configs {
+		writeByProbe(w, "BPF µs per request", r.Config, r.BPFByProbe, "%.1f")
 	}
 	for _, r := range res.Configs {
 		if r.AgentIdleCPUMsPerS > 0 {

@@ -84,10 +84,10 @@ type instance struct {
 	window  time.Duration   // from m0 to m1
 	idleCPU float64         // the agent's CPU seconds per second with no load
 	runs    map[string]uint64
-	lost    map[string]uint64  // spans lost, by reason (--stats)
-	bpfTime time.Duration      // in the agent's programs, all runs
-	spans   int                // received by the receiver
-	traps   *physicalpkg.Traps // the traps only config's uprobes
+	lost    map[string]uint64        // spans lost, by reason (--stats)
+	bpfTime map[string]time.Duration // in the agent's programs, all runs, by "probe/program"
+	spans   int                      // received by the receiver
+	traps   *physicalpkg.Traps       // the traps only config's uprobes
 }
 
 func (in *instance) service() string {
@@ -197,9 +197,10 @@ func (in *instance) stop() error {
 	for _, m := range runsLine.FindAllStringSubmatch(in.stderr.String(), -1) {
 		in.runs[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
 	}
+	in.bpfTime = map[string]time.Duration{}
 	for _, m := range runtimeLine.FindAllStringSubmatch(in.stderr.String(), -1) {
 		ns, _ := strconv.ParseUint(m[2], 10, 64)
-		in.bpfTime += time.Duration(ns)
+		in.bpfTime[m[1]] = time.Duration(ns)
 	}
 	return nil
 }

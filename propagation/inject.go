@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -290,6 +291,29 @@ func (in *SockMsgInjector) Outcomes() map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// InjectorProbe names the injector's programs in run statistics
+// ("propagation/sk_msg/PROGRAM"). They are not uprobes: they run in the
+// target's socket calls, so they cost it time but no trap.
+const InjectorProbe = "propagation/sk_msg"
+
+// RunCounts returns how often each of the injector's programs ran, keyed
+// "InjectorProbe/PROGRAM", and the time they ran for, which needs BPF
+// statistics enabled.
+func (in *SockMsgInjector) RunCounts() (map[string]uint64, map[string]time.Duration, error) {
+	runs, times := map[string]uint64{}, map[string]time.Duration{}
+	for name, p := range map[string]*ebpf.Program{
+		"sk_msg_inject_headers":            in.objs.SkMsgInjectHeaders,
+		"sockops_track_target_connections": in.objs.SockopsTrackTargetConnections,
+	} {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, nil, fmt.Errorf("stats of %s: %w", name, err)
+		}
+		runs[InjectorProbe+"/"+name], times[InjectorProbe+"/"+name] = st.RunCount, st.Runtime
+	}
+	return runs, times, nil
 }
 
 // Close detaches the injector. Sockets already in the sockhash hold the

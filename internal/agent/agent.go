@@ -277,6 +277,16 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		var err error
 		if statsOff != nil {
 			res.RunCounts, res.RunTimes, err = sess.RunCounts()
+			if inj != nil && err == nil {
+				// Its programs run in the target's socket calls: part of
+				// what the agent costs it, though not a trap.
+				var runs map[string]uint64
+				var times map[string]time.Duration
+				if runs, times, err = inj.RunCounts(); err == nil {
+					maps.Copy(res.RunCounts, runs)
+					maps.Copy(res.RunTimes, times)
+				}
+			}
 			statsOff()
 		}
 		if inj != nil {
