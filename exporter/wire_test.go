@@ -168,3 +168,22 @@ func TestInvalidUTF8(t *testing.T) {
 		})
 	}
 }
+
+// asciiOnly agrees with a byte-by-byte check at every length (both of its
+// paths) and every position of a high byte.
+func TestASCIIOnly(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		for pos := -1; pos < n; pos++ {
+			for _, c := range []byte{0x7f, 0x80, 0xc3, 0xff} {
+				b := []byte(strings.Repeat("a", n))
+				if pos >= 0 {
+					b[pos] = c
+				}
+				want := pos < 0 || c < 0x80
+				if got := asciiOnly(string(b)); got != want {
+					t.Fatalf("asciiOnly(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
