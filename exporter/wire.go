@@ -138,13 +138,47 @@ func appendSpan(b []byte, num int, s sdktrace.ReadOnlySpan) []byte {
 	return closeField(b, at, 2)
 }
 
+// appendKeyValue writes kv as field num. A string, integer or boolean
+// value, which is nearly every attribute, has its lengths computed first
+// and is written in one go; other values take openField and closeField.
 func appendKeyValue(b []byte, num int, kv attribute.KeyValue) []byte {
-	b, at := openField(b, num, 1)
-	b = appendOptional(b, 1, validUTF8(string(kv.Key)))
-	b, vat := openField(b, 2, 1)
-	b = appendAnyValue(b, kv.Value)
-	b = closeField(b, vat, 1)
-	return closeField(b, at, 1)
+	key := validUTF8(string(kv.Key))
+	var str string
+	var x uint64
+	var valueTag uint64 // one byte for every AnyValue field
+	switch kv.Value.Type() {
+	case attribute.STRING:
+		str, valueTag = validUTF8(kv.Value.AsString()), tag(1, wireBytes)
+	case attribute.INT64:
+		x, valueTag = uint64(kv.Value.AsInt64()), tag(3, wireVarint)
+	case attribute.BOOL:
+		if kv.Value.AsBool() {
+			x = 1
+		}
+		valueTag = tag(2, wireVarint)
+	default:
+		b, at := openField(b, num, 1)
+		b = appendOptional(b, 1, key)
+		b, vat := openField(b, 2, 1)
+		b = appendAnyValue(b, kv.Value)
+		b = closeField(b, vat, 1)
+		return closeField(b, at, 1)
+	}
+	value := 1 + sizeVarint(x)
+	if valueTag == tag(1, wireBytes) {
+		value = 1 + sizeVarint(uint64(len(str))) + len(str)
+	}
+	n := 1 + sizeVarint(uint64(value)) + value
+	if len(key) > 0 {
+		n += 1 + sizeVarint(uint64(len(key))) + len(key)
+	}
+	b = appendVarint(appendVarint(b, tag(num, wireBytes)), uint64(n))
+	b = appendOptional(b, 1, key)
+	b = appendVarint(appendVarint(b, tag(2, wireBytes)), uint64(value))
+	if valueTag == tag(1, wireBytes) {
+		return appendBytes(b, 1, str)
+	}
+	return appendVarint(append(b, byte(valueTag)), x)
 }
 
 // appendAnyValue writes the content of an AnyValue: its oneof field, even
