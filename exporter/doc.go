@@ -1,4 +1,4 @@
-// Package exporter turns finished spans into OTLP through the OpenTelemetry
-// Go SDK, configured by the standard OTEL_* variables (ConfigFromEnv). It
-// never sees BPF types.
+// Package exporter turns finished spans into OTLP, batched and encoded
+// here and sent by the OpenTelemetry Go SDK's OTLP clients, configured by
+// the standard OTEL_* variables (ConfigFromEnv). It never sees BPF types.
 package exporter

@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -49,16 +50,15 @@ type Target struct {
 // Version is glsotel's version, reported as telemetry.distro.version.
 var Version = "dev"
 
-// Exporter sends spans through the SDK's batch processor. Export and
-// Shutdown may be called from several goroutines.
+// Exporter sends spans over OTLP through the SDK's clients (batcher), or
+// to the console through the SDK's batch processor. Export and Shutdown
+// may be called from several goroutines.
 type Exporter struct {
-	proc sdktrace.SpanProcessor // nil: export disabled
-	// encode: spans are encoded as they are exported (OTLP), not when
-	// their batch is (newReadOnly).
-	encode bool
-	res    *resource.Resource
-	acct   *accounting
-	rep    *reporter
+	b    *batcher               // OTLP
+	proc sdktrace.SpanProcessor // console
+	res  *resource.Resource
+	acct *accounting
+	rep  *reporter
 }
 
 // New builds the pipeline cfg describes. When the SDK is disabled or
@@ -73,30 +73,30 @@ func New(ctx context.Context, cfg Config, t Target, out io.Writer, opts ...Optio
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	exp, err := newSpanExporter(ctx, cfg, out)
-	if err != nil {
-		return nil, err
-	}
 	silenceSDKErrors()
-	acct := &accounting{limit: int64(cfg.BatchMaxQueueSize)}
-	otlp := cfg.Exporter != "console"
-	proc := sdktrace.NewBatchSpanProcessor(countingExporter{exp, acct, otlp},
-		sdktrace.WithMaxQueueSize(cfg.BatchMaxQueueSize),
-		sdktrace.WithMaxExportBatchSize(cfg.BatchMaxExportSize),
-		sdktrace.WithBatchTimeout(cfg.BatchScheduleDelay),
-		sdktrace.WithExportTimeout(cfg.BatchExportTimeout))
-	rep := &reporter{acct: acct, log: o.log, stop: make(chan struct{})}
-	rep.done.Add(1)
-	go rep.run(o.interval)
-	return &Exporter{proc: proc, encode: otlp, res: newResource(cfg, t), acct: acct, rep: rep}, nil
+	e := &Exporter{res: newResource(cfg, t), acct: &accounting{limit: int64(cfg.BatchMaxQueueSize)}}
+	if cfg.Exporter == "console" {
+		e.proc = sdktrace.NewBatchSpanProcessor(countingExporter{NewConsole(out), e.acct},
+			sdktrace.WithMaxQueueSize(cfg.BatchMaxQueueSize),
+			sdktrace.WithMaxExportBatchSize(cfg.BatchMaxExportSize),
+			sdktrace.WithBatchTimeout(cfg.BatchScheduleDelay),
+			sdktrace.WithExportTimeout(cfg.BatchExportTimeout))
+	} else {
+		client := newOTLPClient(cfg)
+		if err := client.Start(ctx); err != nil {
+			return nil, fmt.Errorf("start OTLP client: %w", err)
+		}
+		e.b = newBatcher(client, e.acct, e.res, cfg)
+	}
+	e.rep = &reporter{acct: e.acct, log: o.log, stop: make(chan struct{})}
+	e.rep.done.Add(1)
+	go e.rep.run(o.interval)
+	return e, nil
 }
 
-func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.SpanExporter, error) {
-	if cfg.Exporter == "console" {
-		return NewConsole(out), nil
-	}
-	switch cfg.Protocol {
-	case "grpc":
+// newOTLPClient is the SDK's OTLP client for cfg's protocol.
+func newOTLPClient(cfg Config) otlptrace.Client {
+	if cfg.Protocol == "grpc" {
 		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(cfg.Endpoint), otlptracegrpc.WithHeaders(cfg.Headers), otlptracegrpc.WithTimeout(cfg.Timeout)}
 		if cfg.Insecure {
 			opts = append(opts, otlptracegrpc.WithInsecure())
@@ -104,19 +104,18 @@ func newSpanExporter(ctx context.Context, cfg Config, out io.Writer) (sdktrace.S
 		if cfg.Compression == "gzip" {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
 		}
-		return newOTLPExporter(ctx, otlptracegrpc.NewClient(opts...))
-	default:
-		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(cfg.Endpoint), otlptracehttp.WithHeaders(cfg.Headers), otlptracehttp.WithTimeout(cfg.Timeout)}
-		if cfg.Insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if cfg.Compression == "gzip" {
-			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
-		} else {
-			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.NoCompression))
-		}
-		return newOTLPExporter(ctx, otlptracehttp.NewClient(opts...))
+		return otlptracegrpc.NewClient(opts...)
 	}
+	opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(cfg.Endpoint), otlptracehttp.WithHeaders(cfg.Headers), otlptracehttp.WithTimeout(cfg.Timeout)}
+	if cfg.Insecure {
+		opts = append(opts, otlptracehttp.WithInsecure())
+	}
+	if cfg.Compression == "gzip" {
+		opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
+	} else {
+		opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.NoCompression))
+	}
+	return otlptracehttp.NewClient(opts...)
 }
 
 // newResource: OTEL_RESOURCE_ATTRIBUTES, then what we know of the target;
@@ -152,21 +151,31 @@ func newResource(cfg Config, t Target) *resource.Resource {
 var scope = instrumentation.Scope{Name: "github.com/glsotel/glsotel"}
 
 // Export queues a finished span; unsampled spans are dropped here. It never
-// blocks: when the queue is full the SDK drops the span. s is copied: the
-// caller may reuse s.Attributes once Export returns.
+// blocks: when the queue is full the span is dropped and counted. s is
+// copied (OTLP: encoded): the caller may reuse s.Attributes once Export
+// returns.
 func (e *Exporter) Export(s Span) {
-	if e.proc == nil || !s.Sampled || !e.acct.admit() {
+	if !s.Sampled || e.acct == nil || !e.acct.admit() {
 		return
 	}
-	e.proc.OnEnd(newReadOnly(s, e.res, e.encode))
+	if e.b != nil {
+		e.b.add(s)
+		return
+	}
+	e.proc.OnEnd(newReadOnly(s, e.res))
 }
 
 // Shutdown flushes queued spans and stops the exporter, within ctx.
 func (e *Exporter) Shutdown(ctx context.Context) error {
-	if e.proc == nil {
+	var err error
+	switch {
+	case e.b != nil:
+		err = e.b.shutdown(ctx)
+	case e.proc != nil:
+		err = e.proc.Shutdown(ctx)
+	default:
 		return nil
 	}
-	err := e.proc.Shutdown(ctx)
 	e.rep.once.Do(func() { close(e.rep.stop) })
 	e.rep.done.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -55,9 +55,10 @@ type Loss struct {
 	Failed uint64
 }
 
-// accounting bounds what is handed to the SDK's batch processor by its
-// queue size, so the processor never drops silently: what does not fit is
-// counted here, and so is every span in a failed export.
+// accounting bounds what is handed to the batch stage (the batcher, or
+// the console's SDK batch processor) by the queue size, so nothing is
+// dropped silently: what does not fit is counted here, and so is every
+// span in a failed export.
 type accounting struct {
 	limit     int64
 	exported  atomic.Uint64 // delivered
@@ -86,28 +87,27 @@ func (a *accounting) loss() Loss {
 	return l
 }
 
-// countingExporter settles the accounting as batches finish.
+// settle counts n spans as exported, or as failed with err.
+func (a *accounting) settle(n int, err error) {
+	a.inflight.Add(-int64(n))
+	if err != nil {
+		a.failed.Add(uint64(n))
+		a.lastErr.Store(err.Error())
+	} else {
+		a.exported.Add(uint64(n))
+	}
+}
+
+// countingExporter settles the accounting as the console's batches
+// finish.
 type countingExporter struct {
 	sdktrace.SpanExporter
 	acct *accounting
-	// release: the exporter keeps nothing once ExportSpans returns (OTLP;
-	// not the console, which prints whole traces at the end), so the spans
-	// go back to the pool.
-	release bool
 }
 
 func (c countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	err := c.SpanExporter.ExportSpans(ctx, spans)
-	if c.release {
-		release(spans)
-	}
-	c.acct.inflight.Add(-int64(len(spans)))
-	if err != nil {
-		c.acct.failed.Add(uint64(len(spans)))
-		c.acct.lastErr.Store(err.Error())
-	} else {
-		c.acct.exported.Add(uint64(len(spans)))
-	}
+	c.acct.settle(len(spans), err)
 	return err
 }
 

@@ -2,13 +2,16 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -34,24 +37,10 @@ func (c *captureClient) UploadTraces(_ context.Context, rs []*tracepb.ResourceSp
 	return nil
 }
 
-// otherSpan is a span of another resource and scope, with attribute
-// types glsotel's probes do not make.
-type otherSpan struct{ *readOnly }
-
-func (otherSpan) InstrumentationScope() instrumentation.Scope {
-	return instrumentation.Scope{Name: "other", Version: "1", SchemaURL: "https://example.com/s", Attributes: attribute.NewSet(attribute.Bool("b", true))}
-}
-
-var otherRes = resource.NewSchemaless(attribute.String("service.name", "other"))
-
-func (otherSpan) Resource() *resource.Resource { return otherRes }
-
-// TestTransformMatchesSDK: the encoder sends what the SDK's own
-// otlptrace.Exporter sends, for batches of every shape, and stays right
-// when its messages and buffers are reused by a smaller batch.
+// TestTransformMatchesSDK: the batcher sends what the SDK's own
+// otlptrace.Exporter sends, for batches of every shape.
 func TestTransformMatchesSDK(t *testing.T) {
 	res := newResource(Config{ServiceName: "users"}, target)
-	spans := func(ss []Span) []Span { return ss }
 	trace1 := sampleTrace()
 	trace1[0].TraceState = "vendor=1,other=x"
 	trace1[1].StatusMsg = "boom"
@@ -60,70 +49,119 @@ func TestTransformMatchesSDK(t *testing.T) {
 	odd.Kind = trace.SpanKindProducer
 	odd.Attributes = append(odd.Attributes, attribute.Bool("flag", true), attribute.Float64("ratio", 0.5),
 		attribute.StringSlice("tags", []string{"a", "b"}), attribute.Int64Slice("ns", []int64{1, 2}))
-	mixed := []Span{benchSpan(1), odd, benchSpan(2)}
-	other := func(i int, s Span, r *readOnly) sdktrace.ReadOnlySpan { // the second span in another resource and scope
-		if i == 1 {
-			return otherSpan{newReadOnly(s, res, false)} // read through its methods: not encoded when made
-		}
-		return r
-	}
-
-	// One exporter for all cases: each batch reuses the last one's messages.
-	ours := &otlpExporter{client: &captureClient{}}
 	for _, tc := range []struct {
 		name  string
 		batch []Span
-		wrap  func(int, Span, *readOnly) sdktrace.ReadOnlySpan
 	}{
-		{"trace", spans(trace1), nil},
-		{"two resources and scopes", mixed, other},
-		{"one span, after bigger batches", spans([]Span{benchSpan(7)}), nil},
-		{"no attributes", spans([]Span{{Name: "x", TraceID: traceID, SpanID: trace.SpanID{1}, Sampled: true, Start: t0, End: t0}}), nil},
+		{"trace", trace1},
+		{"mixed", []Span{benchSpan(1), odd, benchSpan(2)}},
+		{"one span", []Span{benchSpan(7)}},
+		{"no attributes", []Span{{Name: "x", TraceID: traceID, SpanID: trace.SpanID{1}, Sampled: true, Start: t0, End: t0}}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { checkMatchesSDK(t, ours, tc.batch, res, tc.wrap) })
+		t.Run(tc.name, func(t *testing.T) { checkMatchesSDK(t, tc.batch, res) })
 	}
 }
 
-// checkMatchesSDK asserts that ours sends batch as the SDK's own
-// otlptrace.Exporter sends it, once a collector has decoded both: spans
-// encoded when the batch is, and spans encoded as they were made
-// (newReadOnly). wrap, if set, replaces the spans.
-func checkMatchesSDK(t *testing.T, ours *otlpExporter, batch []Span, res *resource.Resource, wrap func(int, Span, *readOnly) sdktrace.ReadOnlySpan) {
-	t.Helper()
-	readOnlies := func(encode bool) []sdktrace.ReadOnlySpan {
-		out := make([]sdktrace.ReadOnlySpan, len(batch))
-		for i, s := range batch {
-			r := newReadOnly(s, res, encode)
-			out[i] = r
-			if wrap != nil {
-				out[i] = wrap(i, s, r)
-			}
-		}
-		return out
+// TestBatcherRequests: requests leave full (OTEL_BSP_MAX_EXPORT_BATCH_SIZE)
+// or at Shutdown, in order, each what the SDK would send for its spans,
+// while their buffers are reused from one request to the next.
+func TestBatcherRequests(t *testing.T) {
+	res := newResource(Config{ServiceName: "users"}, target)
+	spans := []Span{benchSpan(1), sampleTrace()[0], benchSpan(2), benchSpan(3), sampleTrace()[1]}
+	got := &captureClient{}
+	b := newBatcher(got, &accounting{limit: 100}, res, Config{BatchMaxQueueSize: 100, BatchMaxExportSize: 2, BatchScheduleDelay: time.Hour, BatchExportTimeout: time.Minute})
+	for _, s := range spans {
+		b.add(s)
 	}
-	var want captureClient
-	if err := otlptrace.NewUnstarted(&want).ExportSpans(context.Background(), readOnlies(false)); err != nil {
+	if err := b.shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, encode := range []bool{false, true} {
-		got := ours.client.(*captureClient)
-		got.got = nil
-		if err := ours.ExportSpans(context.Background(), readOnlies(encode)); err != nil {
-			t.Fatal(err)
+	if len(got.got) != 3 {
+		t.Fatalf("%d requests, want 3", len(got.got))
+	}
+	for i, g := range got.got {
+		want := sdkRequest(t, spans[2*i:min(2*i+2, len(spans))], res)
+		if !proto.Equal(decode(t, g), decode(t, want)) {
+			t.Errorf("request %d: %s", i, firstDiff(decode(t, want), decode(t, g)))
 		}
-		if len(got.got) != len(want.got) {
-			t.Fatalf("encoded as made %v: %d ResourceSpans, want %d", encode, len(got.got), len(want.got))
-		}
-		// The SDK groups resources through a map: compare as sets.
-		for _, w := range want.got {
-			found := false
-			for _, g := range got.got {
-				found = found || proto.Equal(decode(t, g), decode(t, w))
-			}
-			if !found {
-				t.Fatalf("encoded as made %v: missing ResourceSpans; %s", encode, firstDiff(decode(t, w), decode(t, got.got[0])))
-			}
-		}
+	}
+	if n := b.acct.exported.Load(); n != 5 {
+		t.Errorf("%d spans counted exported, want 5", n)
+	}
+}
+
+// TestBatcherDelay: a partial request leaves after OTEL_BSP_SCHEDULE_DELAY.
+func TestBatcherDelay(t *testing.T) {
+	got := &syncCapture{}
+	b := newBatcher(got, &accounting{limit: 100}, nil, Config{BatchMaxQueueSize: 100, BatchMaxExportSize: 50, BatchScheduleDelay: 20 * time.Millisecond, BatchExportTimeout: time.Minute})
+	defer b.shutdown(context.Background())
+	b.add(benchSpan(1))
+	deadline := time.Now().Add(5 * time.Second)
+	for got.n() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got.n() != 1 {
+		t.Fatal("the partial request was not sent after the delay")
+	}
+}
+
+// syncCapture counts requests; safe to read while the uploader runs.
+type syncCapture struct {
+	mu       sync.Mutex
+	requests int
+}
+
+func (c *syncCapture) Start(context.Context) error { return nil }
+func (c *syncCapture) Stop(context.Context) error  { return nil }
+func (c *syncCapture) UploadTraces(context.Context, []*tracepb.ResourceSpans) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.requests++
+	return nil
+}
+func (c *syncCapture) n() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requests
+}
+
+// sdkRequest is the ResourceSpans the SDK's own otlptrace.Exporter sends
+// for spans, marshalled.
+func sdkRequest(t *testing.T, spans []Span, res *resource.Resource) []byte {
+	t.Helper()
+	ro := make([]sdktrace.ReadOnlySpan, len(spans))
+	for i, s := range spans {
+		ro[i] = newReadOnly(s, res)
+	}
+	var want captureClient
+	if err := otlptrace.NewUnstarted(&want).ExportSpans(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	if len(want.got) != 1 {
+		t.Fatalf("the SDK sent %d ResourceSpans", len(want.got))
+	}
+	return want.got[0]
+}
+
+// checkMatchesSDK asserts that the batcher sends batch, in one request,
+// as the SDK's own otlptrace.Exporter sends it, once a collector has
+// decoded both.
+func checkMatchesSDK(t *testing.T, batch []Span, res *resource.Resource) {
+	t.Helper()
+	got := &captureClient{}
+	b := newBatcher(got, &accounting{limit: int64(len(batch))}, res, Config{BatchMaxQueueSize: len(batch), BatchMaxExportSize: len(batch), BatchScheduleDelay: time.Hour, BatchExportTimeout: time.Minute})
+	for _, s := range batch {
+		b.add(s)
+	}
+	if err := b.shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.got) != 1 {
+		t.Fatalf("%d requests, want 1", len(got.got))
+	}
+	want := sdkRequest(t, batch, res)
+	if !proto.Equal(decode(t, got.got[0]), decode(t, want)) {
+		t.Fatalf("%s", firstDiff(decode(t, want), decode(t, got.got[0])))
 	}
 }
 
@@ -168,4 +206,66 @@ func decode(t *testing.T, b []byte) *tracepb.ResourceSpans {
 		t.Fatal(err)
 	}
 	return &rs
+}
+
+// hangingClient's uploads last until their context ends.
+type hangingClient struct{}
+
+func (hangingClient) Start(context.Context) error { return nil }
+func (hangingClient) Stop(context.Context) error  { return nil }
+func (hangingClient) UploadTraces(ctx context.Context, _ []*tracepb.ResourceSpans) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestBatcherShutdownBounded: Shutdown returns when its context ends,
+// though uploads hang; every span still waiting is counted failed, and so
+// is one exported after Shutdown.
+func TestBatcherShutdownBounded(t *testing.T) {
+	acct := &accounting{limit: 100}
+	b := newBatcher(hangingClient{}, acct, nil, Config{BatchMaxQueueSize: 100, BatchMaxExportSize: 10, BatchScheduleDelay: time.Hour, BatchExportTimeout: time.Hour})
+	for range 35 {
+		if !acct.admit() {
+			t.Fatal("not admitted")
+		}
+		b.add(benchSpan(1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := b.shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("shutdown: %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+	acct.admit()
+	b.add(benchSpan(2))
+	if f, n := acct.failed.Load(), acct.inflight.Load(); f != 36 || n != 0 {
+		t.Errorf("%d spans failed, %d in flight; want 36 and 0", f, n)
+	}
+}
+
+// countingStops counts Stop calls.
+type countingStops struct {
+	syncCapture
+	stops atomic.Int32
+}
+
+func (c *countingStops) Stop(context.Context) error { c.stops.Add(1); return nil }
+
+// TestBatcherShutdownTwice: a second Shutdown neither panics nor stops
+// the client again.
+func TestBatcherShutdownTwice(t *testing.T) {
+	c := &countingStops{}
+	b := newBatcher(c, &accounting{limit: 10}, nil, Config{BatchMaxQueueSize: 10, BatchMaxExportSize: 10, BatchScheduleDelay: time.Hour, BatchExportTimeout: time.Minute})
+	b.add(benchSpan(1))
+	for range 2 {
+		if err := b.shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.stops.Load(); n != 1 || c.n() != 1 {
+		t.Errorf("%d stops, %d requests; want 1 and 1", n, c.n())
+	}
 }

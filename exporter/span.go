@@ -1,7 +1,7 @@
 package exporter
 
 import (
-	"sync"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -11,32 +11,29 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// readOnly is a finished span as the SDK's batch processor and exporters
-// read it. They are pooled (spanPool): countingExporter puts a batch's
-// spans back once the exporter has returned, by which time the OTLP
-// encoder (or the console) has copied what it needs.
+// readOnly is a finished span as the encoder (appendSpan) and the SDK's
+// batch processor and console exporter read it.
 type readOnly struct {
 	// ReadOnlySpan is nil: embedding it satisfies the interface's
 	// unexported method; every method the SDK calls is defined below.
 	sdktrace.ReadOnlySpan
 	s          Span
-	attrs      []attribute.KeyValue // s.Attributes, copied: kept across uses
 	sc, parent trace.SpanContext
 	res        *resource.Resource
-	// enc is the span in OTLP protobuf (appendSpan), when it was encoded
-	// as it was made; the attributes are then in enc only (Attributes
-	// returns none), and otlpExporter copies enc as it is.
-	enc []byte
 }
 
-var spanPool = sync.Pool{New: func() any { return new(readOnly) }}
+// newReadOnly makes a span the console keeps, its attributes copied (the
+// caller may reuse s.Attributes).
+func newReadOnly(s Span, res *resource.Resource) *readOnly {
+	r := new(readOnly)
+	fillReadOnly(r, s, res)
+	r.s.Attributes = slices.Clone(s.Attributes)
+	return r
+}
 
-// newReadOnly fills a pooled span from s. With encode, it encodes the span
-// at once, while s's attributes and strings are still in the CPU's caches
-// (by export time, a batch later, they are not), and keeps no copy of the
-// attributes; otherwise it copies them.
-func newReadOnly(s Span, res *resource.Resource, encode bool) *readOnly {
-	r := spanPool.Get().(*readOnly)
+// fillReadOnly sets r to s: the span contexts the SDK's interface wants,
+// built from s's ids. r shares s.Attributes.
+func fillReadOnly(r *readOnly, s Span, res *resource.Resource) {
 	flags := trace.FlagsSampled
 	var ts trace.TraceState
 	if s.TraceState != "" {
@@ -47,25 +44,6 @@ func newReadOnly(s Span, res *resource.Resource, encode bool) *readOnly {
 	r.parent = trace.SpanContext{}
 	if s.Parent.IsValid() {
 		r.parent = trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.TraceID, SpanID: s.Parent, TraceFlags: flags, TraceState: ts, Remote: s.RemoteParent})
-	}
-	if encode {
-		r.enc = appendSpan(r.enc[:0], 2, r)
-		r.s.Attributes = nil // the caller's, which it may reuse
-		return r
-	}
-	r.attrs = append(r.attrs[:0], s.Attributes...)
-	r.s.Attributes = r.attrs
-	return r
-}
-
-// release returns spans made by newReadOnly to the pool.
-func release(spans []sdktrace.ReadOnlySpan) {
-	for _, s := range spans {
-		if r, ok := s.(*readOnly); ok {
-			clear(r.attrs) // no strings kept alive
-			*r = readOnly{attrs: r.attrs[:0], enc: r.enc[:0]}
-			spanPool.Put(r)
-		}
 	}
 }
 

@@ -46,8 +46,8 @@ const exitUsage = 2
 
 func main() {
 	// One CPU for the agent unless GOMAXPROCS says otherwise. Its work is a
-	// pipeline of goroutines handing spans to each other (ring reader, the
-	// SDK's batch processor, gRPC); on one P a hand-off is a goroutine
+	// pipeline of goroutines handing spans to each other (ring reader,
+	// uploader, gRPC); on one P a hand-off is a goroutine
 	// switch, on several it wakes a thread (futex): 3.9 -> 2.8 µs of CPU
 	// per span, bench/apps/svc under a steady load. It also bounds what the
 	// agent can take from the service it watches.
