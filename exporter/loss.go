@@ -63,13 +63,13 @@ type accounting struct {
 	limit     int64
 	exported  atomic.Uint64 // delivered
 	ringFull  atomic.Pointer[func() uint64]
-	inflight  atomic.Int64 // handed to the processor, not yet exported or failed
+	inflight  atomic.Int64 // handed to the batch stage, not yet exported or failed
 	queueFull atomic.Uint64
 	failed    atomic.Uint64
 	lastErr   atomic.Value // error string
 }
 
-// admit reports whether one more span fits in the processor's queue.
+// admit reports whether one more span fits in the batch stage's queue.
 func (a *accounting) admit() bool {
 	if a.inflight.Add(1) > a.limit {
 		a.inflight.Add(-1)
