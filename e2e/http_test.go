@@ -260,11 +260,13 @@ func (s *traced) get(t testing.TB, path string, headers map[string]string) {
 var (
 	runsLine   = regexp.MustCompile(`(?m)^runs (\S+) (\d+)$`)
 	injectLine = regexp.MustCompile(`(?m)^(inject \S+ \S+) (\d+)$`)
+	// "counter NAME N": the programs' own counts (probe.Session.Counters).
+	counterLine = regexp.MustCompile(`(?m)^(counter \S+) (\d+)$`)
 )
 
 // stop ends the service (GET /quit), waits for the agent to flush, and
-// returns its BPF run counts ("probe/program") and injection outcomes
-// ("inject PATH OUTCOME").
+// returns its BPF run counts ("probe/program"), injection outcomes
+// ("inject PATH OUTCOME") and counters ("counter NAME").
 func (s *traced) stop(t testing.TB) map[string]uint64 {
 	t.Helper()
 	s.get(t, "/quit", nil)
@@ -280,7 +282,7 @@ func (s *traced) stop(t testing.TB) map[string]uint64 {
 		t.Fatalf("agent did not exit:\n%s", s.stderr)
 	}
 	stats := map[string]uint64{}
-	for _, re := range []*regexp.Regexp{runsLine, injectLine} {
+	for _, re := range []*regexp.Regexp{runsLine, injectLine, counterLine} {
 		for _, m := range re.FindAllStringSubmatch(s.stderr.String(), -1) {
 			stats[m[1]], _ = strconv.ParseUint(m[2], 10, 64)
 		}

@@ -42,9 +42,11 @@ const (
 	glsMapEventsReaderIdle          = "events_reader_idle"
 	glsMapGlsContexts               = "gls_contexts"
 	glsMapGlsEnded                  = "gls_ended"
+	glsMapProbeCounters             = "probe_counters"
 	glsProgUprobeRuntimeNewproc1Ret = "uprobe_runtime_newproc1_ret"
 	glsVarOffRuntimeG_goid          = "off_runtime_g_goid"
 	glsVarOffRuntimeG_parentGoid    = "off_runtime_g_parentGoid"
+	glsVarUnusedProbeCounter        = "unused_probe_counter"
 )
 
 // loadGls returns the embedded CollectionSpec for gls.
@@ -102,6 +104,7 @@ type glsMapSpecs struct {
 	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
 	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
+	ProbeCounters    *ebpf.MapSpec `ebpf:"probe_counters"`
 }
 
 // glsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -110,6 +113,7 @@ type glsMapSpecs struct {
 type glsVariableSpecs struct {
 	OffRuntimeG_goid       *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
+	UnusedProbeCounter     *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 }
 
 // glsObjects contains all objects after they have been loaded into the kernel.
@@ -138,6 +142,7 @@ type glsMaps struct {
 	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
 	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
+	ProbeCounters    *ebpf.Map `ebpf:"probe_counters"`
 }
 
 func (m *glsMaps) Close() error {
@@ -148,6 +153,7 @@ func (m *glsMaps) Close() error {
 		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
+		m.ProbeCounters,
 	)
 }
 
@@ -157,6 +163,7 @@ func (m *glsMaps) Close() error {
 type glsVariables struct {
 	OffRuntimeG_goid       *ebpf.Variable `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
+	UnusedProbeCounter     *ebpf.Variable `ebpf:"unused_probe_counter"`
 }
 
 // glsPrograms contains all programs after they have been loaded into the kernel.

@@ -299,6 +299,9 @@ func writeStats(w io.Writer, res agent.Result) {
 	for _, name := range slices.Sorted(maps.Keys(res.InjectOutcomes)) {
 		fmt.Fprintf(w, "inject %s %s %d\n", res.Injection, name, res.InjectOutcomes[name])
 	}
+	for _, name := range slices.Sorted(maps.Keys(res.Counters)) {
+		fmt.Fprintf(w, "counter %s %d\n", name, res.Counters[name])
+	}
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {

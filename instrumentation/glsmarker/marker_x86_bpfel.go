@@ -45,6 +45,7 @@ const (
 	markerMapEventsReaderIdle       = "events_reader_idle"
 	markerMapGlsContexts            = "gls_contexts"
 	markerMapGlsEnded               = "gls_ended"
+	markerMapProbeCounters          = "probe_counters"
 	markerProgUprobeMainGlsEnd      = "uprobe_main_glsEnd"
 	markerProgUprobeMainGlsObserve  = "uprobe_main_glsObserve"
 	markerProgUprobeMainGlsSet      = "uprobe_main_glsSet"
@@ -52,6 +53,7 @@ const (
 	markerVarOffRuntimeG_parentGoid = "off_runtime_g_parentGoid"
 	markerVarUnusedEventKind        = "unused_event_kind"
 	markerVarUnusedMarkerEvent      = "unused_marker_event"
+	markerVarUnusedProbeCounter     = "unused_probe_counter"
 )
 
 // loadMarker returns the embedded CollectionSpec for marker.
@@ -111,6 +113,7 @@ type markerMapSpecs struct {
 	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
 	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
+	ProbeCounters    *ebpf.MapSpec `ebpf:"probe_counters"`
 }
 
 // markerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -121,6 +124,7 @@ type markerVariableSpecs struct {
 	OffRuntimeG_parentGoid *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
 	UnusedEventKind        *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedMarkerEvent      *ebpf.VariableSpec `ebpf:"unused_marker_event"`
+	UnusedProbeCounter     *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 }
 
 // markerObjects contains all objects after they have been loaded into the kernel.
@@ -149,6 +153,7 @@ type markerMaps struct {
 	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
 	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
+	ProbeCounters    *ebpf.Map `ebpf:"probe_counters"`
 }
 
 func (m *markerMaps) Close() error {
@@ -159,6 +164,7 @@ func (m *markerMaps) Close() error {
 		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
+		m.ProbeCounters,
 	)
 }
 
@@ -170,6 +176,7 @@ type markerVariables struct {
 	OffRuntimeG_parentGoid *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
 	UnusedEventKind        *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedMarkerEvent      *ebpf.Variable `ebpf:"unused_marker_event"`
+	UnusedProbeCounter     *ebpf.Variable `ebpf:"unused_probe_counter"`
 }
 
 // markerPrograms contains all programs after they have been loaded into the kernel.

@@ -105,7 +105,8 @@ func ConstName(f offsets.Field) string {
 }
 
 // Check validates a declaration against its BPF object: every program it
-// names exists and every off_* const is declared in Fields. Tests run it
+// names exists, every off_* const is declared in Fields and every counter
+// of its enum probe_counter has CounterHelp. Tests run it
 // over the whole registry.
 func Check(p *Probe) error {
 	spec, err := p.Spec()
@@ -128,6 +129,15 @@ func Check(p *Probe) error {
 	}
 	if len(p.Kinds) > 0 && p.Handle == nil {
 		return fmt.Errorf("probe %s: emits events but has no Handle", p.Name)
+	}
+	names, err := CounterNames(spec)
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", p.Name, err)
+	}
+	for _, n := range names {
+		if CounterHelp[n] == "" {
+			return fmt.Errorf("probe %s: counter %s has no CounterHelp", p.Name, n)
+		}
 	}
 	return nil
 }

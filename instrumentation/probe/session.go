@@ -41,6 +41,7 @@ type Session struct {
 	target   *Target
 	reader   *ringbuf.Reader
 	active   []string
+	counters []string // CountersMap's slots, by index
 	mem      *os.File
 }
 
@@ -200,7 +201,16 @@ func (s *Session) load(bin *offsets.Binary, ex *link.Executable, pid int, p *Pro
 			repl[name] = m
 		}
 	}
-	for _, name := range slices.Concat([]string{EventsMap, DropsMap, IdleMap}, opts.SharedMaps, p.Shared) {
+	names, err := CounterNames(spec)
+	if err != nil {
+		return err
+	}
+	if s.counters == nil {
+		s.counters = names
+	} else if names != nil && !slices.Equal(names, s.counters) {
+		return fmt.Errorf("enum %s differs between BPF objects: %v and %v (make generate)", counterEnum, names, s.counters)
+	}
+	for _, name := range slices.Concat([]string{EventsMap, DropsMap, IdleMap, CountersMap}, opts.SharedMaps, p.Shared) {
 		ms, ok := spec.Maps[name]
 		if !ok {
 			continue

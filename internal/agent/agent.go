@@ -66,6 +66,8 @@ type Result struct {
 	// (with RunCounts).
 	Injection      propagation.Injection
 	InjectOutcomes map[string]uint64
+	// Counters are the programs' own counts (probe.Session.Counters).
+	Counters map[string]uint64
 	// SpansExported and Loss: what became of the spans.
 	SpansExported uint64
 	Loss          exporter.Loss
@@ -238,6 +240,7 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 	figures := func() Figures {
 		var f Figures
 		f.EventsLost, _ = sess.Drops()
+		f.Counters, _ = sess.Counters()
 		if exp != nil {
 			f.SpansExported, f.Loss = exp.Exported(), exp.Loss()
 		}
@@ -292,7 +295,13 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		if inj != nil {
 			res.InjectOutcomes = inj.Outcomes()
 		}
-		err = errors.Join(err, sess.Stop(), <-done, closeInjector())
+		err = errors.Join(err, sess.Stop(), <-done)
+		if c, cerr := sess.Counters(); cerr == nil {
+			res.Counters = c
+		} else {
+			err = errors.Join(err, cerr)
+		}
+		err = errors.Join(err, closeInjector())
 		err = errors.Join(err, shutdown())
 		if exp != nil {
 			res.SpansExported, res.Loss = exp.Exported(), exp.Loss()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/glsotel/glsotel/exporter"
+	"github.com/glsotel/glsotel/instrumentation/probe"
 )
 
 // Figures are the agent's own numbers, as its self-metrics serve them.
@@ -27,6 +28,8 @@ type Figures struct {
 	// Injection outcomes on the sk_msg path ("injected", …).
 	Injection      string
 	InjectOutcomes map[string]uint64
+	// Counters are the programs' own counts (probe.Session.Counters).
+	Counters map[string]uint64
 	// The agent process itself.
 	CPU          time.Duration // user + system
 	RSS, PeakRSS uint64        // bytes
@@ -57,6 +60,11 @@ func writeMetrics(w io.Writer, f Figures) {
 		for _, o := range slices.Sorted(maps.Keys(f.InjectOutcomes)) {
 			fmt.Fprintf(w, "glsotel_inject_total{path=%s,outcome=%s} %d\n", strconv.Quote(f.Injection), strconv.Quote(o), f.InjectOutcomes[o])
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.Counters)) {
+		m := "glsotel_" + name + "_total"
+		counter(m, probe.CounterHelp[name])
+		fmt.Fprintf(w, "%s %d\n", m, f.Counters[name])
 	}
 	counter("process_cpu_seconds_total", "CPU time of the agent process, user and system.")
 	fmt.Fprintf(w, "process_cpu_seconds_total %g\n", f.CPU.Seconds())

@@ -40,6 +40,14 @@ var Releases = []Toolchain{
 	{Name: "go1.26", Version: "go1.26.8"},
 }
 
+// Oldest is the oldest release glsotel supports (offsets.MinGo), for
+// fixtures that build with it (no ServeMux patterns: those came in 1.22).
+var Oldest = Toolchain{Name: "go1.21", Version: "go1.21.13"}
+
+// Supported is every release family glsotel supports: Oldest, then
+// Releases.
+func Supported() []Toolchain { return append([]Toolchain{Oldest}, Releases...) }
+
 // Build compiles the main package in dir (relative to the calling test's
 // package) into a temporary directory and returns the binary's path.
 // stripped builds with -ldflags='-s -w': no .symtab, no DWARF.

@@ -16,18 +16,20 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	physicalMapBlocks           = "blocks"
-	physicalMapEventDrops       = "event_drops"
-	physicalMapEvents           = "events"
-	physicalMapEventsReaderIdle = "events_reader_idle"
-	physicalProgSubmitNoWakeup  = "submit_no_wakeup"
-	physicalProgSubmitWakeup    = "submit_wakeup"
-	physicalProgTestRunEmpty    = "test_run_empty"
-	physicalProgUprobeCount     = "uprobe_count"
-	physicalProgUprobeEmpty     = "uprobe_empty"
-	physicalVarEmptyAtReserve   = "empty_at_reserve"
-	physicalVarFailedReserves   = "failed_reserves"
-	physicalVarHits             = "hits"
+	physicalMapBlocks             = "blocks"
+	physicalMapEventDrops         = "event_drops"
+	physicalMapEvents             = "events"
+	physicalMapEventsReaderIdle   = "events_reader_idle"
+	physicalMapProbeCounters      = "probe_counters"
+	physicalProgSubmitNoWakeup    = "submit_no_wakeup"
+	physicalProgSubmitWakeup      = "submit_wakeup"
+	physicalProgTestRunEmpty      = "test_run_empty"
+	physicalProgUprobeCount       = "uprobe_count"
+	physicalProgUprobeEmpty       = "uprobe_empty"
+	physicalVarEmptyAtReserve     = "empty_at_reserve"
+	physicalVarFailedReserves     = "failed_reserves"
+	physicalVarHits               = "hits"
+	physicalVarUnusedProbeCounter = "unused_probe_counter"
 )
 
 // loadPhysical returns the embedded CollectionSpec for physical.
@@ -87,15 +89,17 @@ type physicalMapSpecs struct {
 	EventDrops       *ebpf.MapSpec `ebpf:"event_drops"`
 	Events           *ebpf.MapSpec `ebpf:"events"`
 	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
+	ProbeCounters    *ebpf.MapSpec `ebpf:"probe_counters"`
 }
 
 // physicalVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type physicalVariableSpecs struct {
-	EmptyAtReserve *ebpf.VariableSpec `ebpf:"empty_at_reserve"`
-	FailedReserves *ebpf.VariableSpec `ebpf:"failed_reserves"`
-	Hits           *ebpf.VariableSpec `ebpf:"hits"`
+	EmptyAtReserve     *ebpf.VariableSpec `ebpf:"empty_at_reserve"`
+	FailedReserves     *ebpf.VariableSpec `ebpf:"failed_reserves"`
+	Hits               *ebpf.VariableSpec `ebpf:"hits"`
+	UnusedProbeCounter *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 }
 
 // physicalObjects contains all objects after they have been loaded into the kernel.
@@ -122,6 +126,7 @@ type physicalMaps struct {
 	EventDrops       *ebpf.Map `ebpf:"event_drops"`
 	Events           *ebpf.Map `ebpf:"events"`
 	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
+	ProbeCounters    *ebpf.Map `ebpf:"probe_counters"`
 }
 
 func (m *physicalMaps) Close() error {
@@ -130,6 +135,7 @@ func (m *physicalMaps) Close() error {
 		m.EventDrops,
 		m.Events,
 		m.EventsReaderIdle,
+		m.ProbeCounters,
 	)
 }
 
@@ -137,9 +143,10 @@ func (m *physicalMaps) Close() error {
 //
 // It can be passed to loadPhysicalObjects or ebpf.CollectionSpec.LoadAndAssign.
 type physicalVariables struct {
-	EmptyAtReserve *ebpf.Variable `ebpf:"empty_at_reserve"`
-	FailedReserves *ebpf.Variable `ebpf:"failed_reserves"`
-	Hits           *ebpf.Variable `ebpf:"hits"`
+	EmptyAtReserve     *ebpf.Variable `ebpf:"empty_at_reserve"`
+	FailedReserves     *ebpf.Variable `ebpf:"failed_reserves"`
+	Hits               *ebpf.Variable `ebpf:"hits"`
+	UnusedProbeCounter *ebpf.Variable `ebpf:"unused_probe_counter"`
 }
 
 // physicalPrograms contains all programs after they have been loaded into the kernel.

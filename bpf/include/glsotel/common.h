@@ -64,6 +64,35 @@ static __always_inline void count_drop(__u32 kind)
 		*n += 1;
 }
 
+/* What the programs count beside the events they send: each a loss or a
+ * bound met that the agent reports (--stats "counter NAME N", self-metric
+ * glsotel_NAME_total). User space names them from this enum's BTF: a new
+ * counter is one line here and its help text (probe.CounterHelp). */
+enum probe_counter {
+	/* A header map larger than the scan's bound, not all of whose wanted
+	 * headers were found in the part scanned. */
+	COUNTER_HEADERS_TRUNCATED = 0,
+	/* A live header map slot that could not be read. */
+	COUNTER_HEADERS_UNREADABLE = 1,
+	COUNTER_MAX,
+};
+
+/* Per-CPU: counting never contends. Shared like events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} probe_counters SEC(".maps");
+const enum probe_counter *unused_probe_counter __attribute__((unused));
+
+static __always_inline void count(__u32 c)
+{
+	__u64 *n = bpf_map_lookup_elem(&probe_counters, &c);
+	if (n)
+		*n += 1;
+}
+
 /* Events are handed over without waking the reader: a wakeup costs the
  * traced thread about as much as a uprobe hit. While events flow, the
  * reader polls the ring (probe.Session.Run) and is woken only when this

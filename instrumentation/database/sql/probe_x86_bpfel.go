@@ -77,6 +77,7 @@ const (
 	probeMapEventsReaderIdle                        = "events_reader_idle"
 	probeMapGlsContexts                             = "gls_contexts"
 	probeMapGlsEnded                                = "gls_ended"
+	probeMapProbeCounters                           = "probe_counters"
 	probeProgUprobeDatabaseSqlConnBeginTx           = "uprobe_database_sql_Conn_BeginTx"
 	probeProgUprobeDatabaseSqlConnBeginTxRet        = "uprobe_database_sql_Conn_BeginTx_ret"
 	probeProgUprobeDatabaseSqlConnExecContext       = "uprobe_database_sql_Conn_ExecContext"
@@ -130,6 +131,7 @@ const (
 	probeVarUnusedDbEvent                           = "unused_db_event"
 	probeVarUnusedDbOp                              = "unused_db_op"
 	probeVarUnusedEventKind                         = "unused_event_kind"
+	probeVarUnusedProbeCounter                      = "unused_probe_counter"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -223,6 +225,7 @@ type probeMapSpecs struct {
 	EventsReaderIdle *ebpf.MapSpec `ebpf:"events_reader_idle"`
 	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
+	ProbeCounters    *ebpf.MapSpec `ebpf:"probe_counters"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -248,6 +251,7 @@ type probeVariableSpecs struct {
 	UnusedDbEvent                    *ebpf.VariableSpec `ebpf:"unused_db_event"`
 	UnusedDbOp                       *ebpf.VariableSpec `ebpf:"unused_db_op"`
 	UnusedEventKind                  *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedProbeCounter               *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -279,6 +283,7 @@ type probeMaps struct {
 	EventsReaderIdle *ebpf.Map `ebpf:"events_reader_idle"`
 	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
+	ProbeCounters    *ebpf.Map `ebpf:"probe_counters"`
 }
 
 func (m *probeMaps) Close() error {
@@ -292,6 +297,7 @@ func (m *probeMaps) Close() error {
 		m.EventsReaderIdle,
 		m.GlsContexts,
 		m.GlsEnded,
+		m.ProbeCounters,
 	)
 }
 
@@ -318,6 +324,7 @@ type probeVariables struct {
 	UnusedDbEvent                    *ebpf.Variable `ebpf:"unused_db_event"`
 	UnusedDbOp                       *ebpf.Variable `ebpf:"unused_db_op"`
 	UnusedEventKind                  *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedProbeCounter               *ebpf.Variable `ebpf:"unused_probe_counter"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.

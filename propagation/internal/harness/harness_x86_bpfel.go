@@ -92,6 +92,7 @@ const (
 	harnessMapGlsContexts            = "gls_contexts"
 	harnessMapGlsEnded               = "gls_ended"
 	harnessMapInjectArmed            = "inject_armed"
+	harnessMapProbeCounters          = "probe_counters"
 	harnessMapTraceHeaders           = "trace_headers"
 	harnessProgGlsLookup             = "gls_lookup"
 	harnessProgTraceHeadersFormat    = "trace_headers_format"
@@ -108,6 +109,7 @@ const (
 	harnessVarTpInputLen             = "tp_input_len"
 	harnessVarTpResult               = "tp_result"
 	harnessVarTracecontextOff        = "tracecontext_off"
+	harnessVarUnusedProbeCounter     = "unused_probe_counter"
 )
 
 // loadHarness returns the embedded CollectionSpec for harness.
@@ -168,6 +170,7 @@ type harnessMapSpecs struct {
 	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
 	InjectArmed      *ebpf.MapSpec `ebpf:"inject_armed"`
+	ProbeCounters    *ebpf.MapSpec `ebpf:"probe_counters"`
 	TraceHeaders     *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
@@ -187,6 +190,7 @@ type harnessVariableSpecs struct {
 	TpInputLen             *ebpf.VariableSpec `ebpf:"tp_input_len"`
 	TpResult               *ebpf.VariableSpec `ebpf:"tp_result"`
 	TracecontextOff        *ebpf.VariableSpec `ebpf:"tracecontext_off"`
+	UnusedProbeCounter     *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 }
 
 // harnessObjects contains all objects after they have been loaded into the kernel.
@@ -216,6 +220,7 @@ type harnessMaps struct {
 	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
 	InjectArmed      *ebpf.Map `ebpf:"inject_armed"`
+	ProbeCounters    *ebpf.Map `ebpf:"probe_counters"`
 	TraceHeaders     *ebpf.Map `ebpf:"trace_headers"`
 }
 
@@ -228,6 +233,7 @@ func (m *harnessMaps) Close() error {
 		m.GlsContexts,
 		m.GlsEnded,
 		m.InjectArmed,
+		m.ProbeCounters,
 		m.TraceHeaders,
 	)
 }
@@ -248,6 +254,7 @@ type harnessVariables struct {
 	TpInputLen             *ebpf.Variable `ebpf:"tp_input_len"`
 	TpResult               *ebpf.Variable `ebpf:"tp_result"`
 	TracecontextOff        *ebpf.Variable `ebpf:"tracecontext_off"`
+	UnusedProbeCounter     *ebpf.Variable `ebpf:"unused_probe_counter"`
 }
 
 // harnessPrograms contains all programs after they have been loaded into the kernel.

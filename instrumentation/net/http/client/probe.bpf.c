@@ -129,7 +129,7 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 	int app_set = 0, adopted = 0;
 	struct span_context app = {};
 	if (!tracecontext_off) {
-		s->headers.found = s->headers.truncated = 0;
+		s->headers.found = 0;
 		s->headers.traceparent.len = s->headers.w3c.baggage.len = 0;
 		scan_headers(r->header, HEADER_TRACEPARENT | (baggage_off ? 0 : HEADER_BAGGAGE), &s->headers);
 		app_set = s->headers.found & HEADER_TRACEPARENT;

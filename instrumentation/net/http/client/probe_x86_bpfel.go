@@ -104,6 +104,7 @@ const (
 	probeMapGlsContexts                         = "gls_contexts"
 	probeMapGlsEnded                            = "gls_ended"
 	probeMapInjectArmed                         = "inject_armed"
+	probeMapProbeCounters                       = "probe_counters"
 	probeMapTraceHeaders                        = "trace_headers"
 	probeProgUprobeNetHttpTransportRoundTrip    = "uprobe_net_http_Transport_roundTrip"
 	probeProgUprobeNetHttpTransportRoundTripRet = "uprobe_net_http_Transport_roundTrip_ret"
@@ -163,6 +164,7 @@ const (
 	probeVarTracecontextOff                     = "tracecontext_off"
 	probeVarUnusedClientEvent                   = "unused_client_event"
 	probeVarUnusedEventKind                     = "unused_event_kind"
+	probeVarUnusedProbeCounter                  = "unused_probe_counter"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -227,6 +229,7 @@ type probeMapSpecs struct {
 	GlsContexts         *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.MapSpec `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
+	ProbeCounters       *ebpf.MapSpec `ebpf:"probe_counters"`
 	TraceHeaders        *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
@@ -289,6 +292,7 @@ type probeVariableSpecs struct {
 	TracecontextOff               *ebpf.VariableSpec `ebpf:"tracecontext_off"`
 	UnusedClientEvent             *ebpf.VariableSpec `ebpf:"unused_client_event"`
 	UnusedEventKind               *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedProbeCounter            *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -322,6 +326,7 @@ type probeMaps struct {
 	GlsContexts         *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded            *ebpf.Map `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
+	ProbeCounters       *ebpf.Map `ebpf:"probe_counters"`
 	TraceHeaders        *ebpf.Map `ebpf:"trace_headers"`
 }
 
@@ -338,6 +343,7 @@ func (m *probeMaps) Close() error {
 		m.GlsContexts,
 		m.GlsEnded,
 		m.InjectArmed,
+		m.ProbeCounters,
 		m.TraceHeaders,
 	)
 }
@@ -401,6 +407,7 @@ type probeVariables struct {
 	TracecontextOff               *ebpf.Variable `ebpf:"tracecontext_off"`
 	UnusedClientEvent             *ebpf.Variable `ebpf:"unused_client_event"`
 	UnusedEventKind               *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedProbeCounter            *ebpf.Variable `ebpf:"unused_probe_counter"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.

@@ -22,10 +22,12 @@ const (
 	writeuserMapEvents                                  = "events"
 	writeuserMapEventsReaderIdle                        = "events_reader_idle"
 	writeuserMapInjectArmed                             = "inject_armed"
+	writeuserMapProbeCounters                           = "probe_counters"
 	writeuserProgUprobeNetHttpTransferWriterWriteHeader = "uprobe_net_http_transferWriter_writeHeader"
 	writeuserVarOffBufioWriterBuf                       = "off_bufio_Writer_buf"
 	writeuserVarOffBufioWriterN                         = "off_bufio_Writer_n"
 	writeuserVarOffNetHttpTransferWriterHeader          = "off_net_http_transferWriter_Header"
+	writeuserVarUnusedProbeCounter                      = "unused_probe_counter"
 )
 
 // loadWriteuser returns the embedded CollectionSpec for writeuser.
@@ -83,6 +85,7 @@ type writeuserMapSpecs struct {
 	Events              *ebpf.MapSpec `ebpf:"events"`
 	EventsReaderIdle    *ebpf.MapSpec `ebpf:"events_reader_idle"`
 	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
+	ProbeCounters       *ebpf.MapSpec `ebpf:"probe_counters"`
 }
 
 // writeuserVariableSpecs contains global variables before they are loaded into the kernel.
@@ -92,6 +95,7 @@ type writeuserVariableSpecs struct {
 	OffBufioWriterBuf              *ebpf.VariableSpec `ebpf:"off_bufio_Writer_buf"`
 	OffBufioWriterN                *ebpf.VariableSpec `ebpf:"off_bufio_Writer_n"`
 	OffNetHttpTransferWriterHeader *ebpf.VariableSpec `ebpf:"off_net_http_transferWriter_Header"`
+	UnusedProbeCounter             *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 }
 
 // writeuserObjects contains all objects after they have been loaded into the kernel.
@@ -120,6 +124,7 @@ type writeuserMaps struct {
 	Events              *ebpf.Map `ebpf:"events"`
 	EventsReaderIdle    *ebpf.Map `ebpf:"events_reader_idle"`
 	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
+	ProbeCounters       *ebpf.Map `ebpf:"probe_counters"`
 }
 
 func (m *writeuserMaps) Close() error {
@@ -130,6 +135,7 @@ func (m *writeuserMaps) Close() error {
 		m.Events,
 		m.EventsReaderIdle,
 		m.InjectArmed,
+		m.ProbeCounters,
 	)
 }
 
@@ -140,6 +146,7 @@ type writeuserVariables struct {
 	OffBufioWriterBuf              *ebpf.Variable `ebpf:"off_bufio_Writer_buf"`
 	OffBufioWriterN                *ebpf.Variable `ebpf:"off_bufio_Writer_n"`
 	OffNetHttpTransferWriterHeader *ebpf.Variable `ebpf:"off_net_http_transferWriter_Header"`
+	UnusedProbeCounter             *ebpf.Variable `ebpf:"unused_probe_counter"`
 }
 
 // writeuserPrograms contains all programs after they have been loaded into the kernel.

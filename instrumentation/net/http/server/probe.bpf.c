@@ -82,7 +82,7 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	struct server_request *r = bpf_map_lookup_elem(&server_scratch, &zero);
 	if (!r || !req)
 		return 0;
-	r->headers.found = r->headers.truncated = 0;
+	r->headers.found = 0;
 	r->headers.traceparent.len = r->headers.w3c.tracestate.len = r->headers.w3c.baggage.len = 0;
 	r->headers.user_agent.len = 0;
 	r->req = req;

@@ -74,8 +74,8 @@ type probeServerEvent struct {
 				Len uint32
 				S   [128]uint8
 			}
-			Found     uint32
-			Truncated uint32
+			Found uint32
+			Pad   uint32
 		}
 	}
 	Status uint64
@@ -131,6 +131,7 @@ const (
 	probeMapGlsContexts                              = "gls_contexts"
 	probeMapGlsEnded                                 = "gls_ended"
 	probeMapInjectArmed                              = "inject_armed"
+	probeMapProbeCounters                            = "probe_counters"
 	probeMapServerRequests                           = "server_requests"
 	probeMapServerScratch                            = "server_scratch"
 	probeMapTraceHeaders                             = "trace_headers"
@@ -184,6 +185,7 @@ const (
 	probeVarSamplerRatioBound                        = "sampler_ratio_bound"
 	probeVarTracecontextOff                          = "tracecontext_off"
 	probeVarUnusedEventKind                          = "unused_event_kind"
+	probeVarUnusedProbeCounter                       = "unused_probe_counter"
 	probeVarUnusedServerEvent                        = "unused_server_event"
 )
 
@@ -245,6 +247,7 @@ type probeMapSpecs struct {
 	GlsContexts      *ebpf.MapSpec `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.MapSpec `ebpf:"gls_ended"`
 	InjectArmed      *ebpf.MapSpec `ebpf:"inject_armed"`
+	ProbeCounters    *ebpf.MapSpec `ebpf:"probe_counters"`
 	ServerRequests   *ebpf.MapSpec `ebpf:"server_requests"`
 	ServerScratch    *ebpf.MapSpec `ebpf:"server_scratch"`
 	TraceHeaders     *ebpf.MapSpec `ebpf:"trace_headers"`
@@ -302,6 +305,7 @@ type probeVariableSpecs struct {
 	SamplerRatioBound           *ebpf.VariableSpec `ebpf:"sampler_ratio_bound"`
 	TracecontextOff             *ebpf.VariableSpec `ebpf:"tracecontext_off"`
 	UnusedEventKind             *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedProbeCounter          *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
 	UnusedServerEvent           *ebpf.VariableSpec `ebpf:"unused_server_event"`
 }
 
@@ -333,6 +337,7 @@ type probeMaps struct {
 	GlsContexts      *ebpf.Map `ebpf:"gls_contexts"`
 	GlsEnded         *ebpf.Map `ebpf:"gls_ended"`
 	InjectArmed      *ebpf.Map `ebpf:"inject_armed"`
+	ProbeCounters    *ebpf.Map `ebpf:"probe_counters"`
 	ServerRequests   *ebpf.Map `ebpf:"server_requests"`
 	ServerScratch    *ebpf.Map `ebpf:"server_scratch"`
 	TraceHeaders     *ebpf.Map `ebpf:"trace_headers"`
@@ -348,6 +353,7 @@ func (m *probeMaps) Close() error {
 		m.GlsContexts,
 		m.GlsEnded,
 		m.InjectArmed,
+		m.ProbeCounters,
 		m.ServerRequests,
 		m.ServerScratch,
 		m.TraceHeaders,
@@ -406,6 +412,7 @@ type probeVariables struct {
 	SamplerRatioBound           *ebpf.Variable `ebpf:"sampler_ratio_bound"`
 	TracecontextOff             *ebpf.Variable `ebpf:"tracecontext_off"`
 	UnusedEventKind             *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedProbeCounter          *ebpf.Variable `ebpf:"unused_probe_counter"`
 	UnusedServerEvent           *ebpf.Variable `ebpf:"unused_server_event"`
 }
 

@@ -1,0 +1,3 @@
+module realsvc
+
+go 1.21
