@@ -3,9 +3,11 @@ package propagation
 import (
 	"bytes"
 	"io"
+	"math/rand"
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -166,5 +168,157 @@ func TestChooseInjection(t *testing.T) {
 		if _, _, err := ChooseInjection("write_user"); err == nil {
 			t.Error("write_user asked for under lockdown: no error")
 		}
+	}
+}
+
+// TestRequestLineSweep sends, on one keep-alive connection per method and
+// protocol, a request line of every length the injector takes — from
+// "GET / HTTP/1.1" up to LINE_MAX (2048) bytes with its CRLF — with a
+// random target each time, armed before each write: every one gets the line
+// right after its request line. One byte longer is left alone and counted
+// not_request. (The fixed check once refused lines under 17 bytes: every
+// "GET /" went out without traceparent.)
+func TestRequestLineSweep(t *testing.T) {
+	in, err := StartSockMsgInjector(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	const lineMax = 2048
+	rng := rand.New(rand.NewSource(19))
+	target := func(n int) string {
+		const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:@/?"
+		b := make([]byte, n)
+		b[0] = '/'
+		for i := 1; i < n; i++ {
+			b[i] = chars[rng.Intn(len(chars))]
+		}
+		return string(b)
+	}
+	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE"}
+	found, sent := map[string]int{}, map[string]int{}
+	var wantNot uint64
+	for _, method := range methods {
+		for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+			c, read := pair(t, "tcp4", "127.0.0.1:0")
+			// Line length with CRLF: method, space, target, space, proto, CRLF.
+			fixed := len(method) + 1 + 1 + len(proto) + 2
+			for n := fixed + 1; n <= lineMax+1; n++ {
+				// Every length for GET HTTP/1.1; for the others every
+				// short one, and the longest.
+				if !(method == "GET" && proto == "HTTP/1.1") && n > fixed+64 && n < lineMax-8 {
+					continue
+				}
+				line := method + " " + target(n-fixed) + " " + proto + "\r\n"
+				req := line + "Host: x\r\nContent-Length: 0\r\n\r\n"
+				want := line + testLine + "Host: x\r\nContent-Length: 0\r\n\r\n"
+				if n > lineMax {
+					want = req
+					wantNot++
+				}
+				arm(t, in, c, testLine)
+				if _, err := c.Write([]byte(req)); err != nil {
+					t.Fatal(err)
+				}
+				key := method + " " + proto
+				if n <= lineMax {
+					sent[key]++
+				}
+				if got := read(len(want)); got == want && n <= lineMax {
+					found[key]++
+				} else if got != want {
+					t.Errorf("%s line of %d bytes: server read %.80q…, want %.80q…", key, n, got, want)
+				}
+			}
+		}
+	}
+	for _, method := range methods {
+		for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+			key := method + " " + proto
+			t.Logf("%-16s injected %d/%d request lines", key, found[key], sent[key])
+		}
+	}
+	out := in.Outcomes()
+	total := 0
+	for _, n := range sent {
+		total += n
+	}
+	if out["injected"] != uint64(total) || out["not_request"] != wantNot {
+		t.Errorf("outcomes %v, want %d injected, %d not_request", out, total, wantNot)
+	}
+}
+
+// TestStaleArmNotReused: a connection armed for a request it never sent
+// (it broke first) leaves its arm behind; a new connection on the same
+// 4-tuple must not take that line into its first message, whatever it is.
+func TestStaleArmNotReused(t *testing.T) {
+	in, err := StartSockMsgInjector(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	reuse := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	dial := func() (net.Conn, net.Conn) {
+		t.Helper()
+		c, err := reuse.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, srv
+	}
+	c, srv := dial()
+	arm(t, in, c, testLine)
+	// The server closes first, so the client side keeps no TIME_WAIT and
+	// its port can be bound again at once.
+	srv.Close()
+	io.ReadAll(c)
+	local := c.LocalAddr().(*net.TCPAddr)
+	c.Close()
+	reuse.LocalAddr = local
+	var c2, srv2 net.Conn
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c2, err = reuse.Dial("tcp4", ln.Addr().String())
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("dial again from %v: %v", local, err)
+	}
+	defer c2.Close()
+	if srv2, err = ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Close()
+	req := "GET /after-a-broken-one HTTP/1.1\r\nHost: x\r\n\r\n"
+	c2.Write([]byte(req))
+	srv2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(req)+len(testLine))
+	n, _ := io.ReadAtLeast(srv2, got, len(req))
+	if string(got[:n]) != req {
+		t.Errorf("new connection on %v's 4-tuple: server read %q, want %q (the stale arm was used)", local, got[:n], req)
+	}
+	if out := in.Outcomes(); out["injected"] != 0 {
+		t.Errorf("outcomes %v: a stale arm was spent", out)
 	}
 }

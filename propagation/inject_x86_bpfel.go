@@ -42,7 +42,6 @@ const (
 const (
 	injectMapInjectArmed                    = "inject_armed"
 	injectMapInjectConnecting               = "inject_connecting"
-	injectMapInjectScratch                  = "inject_scratch"
 	injectMapInjectSockets                  = "inject_sockets"
 	injectMapInjectStats                    = "inject_stats"
 	injectMapInjectTargets                  = "inject_targets"
@@ -104,7 +103,6 @@ type injectProgramSpecs struct {
 type injectMapSpecs struct {
 	InjectArmed      *ebpf.MapSpec `ebpf:"inject_armed"`
 	InjectConnecting *ebpf.MapSpec `ebpf:"inject_connecting"`
-	InjectScratch    *ebpf.MapSpec `ebpf:"inject_scratch"`
 	InjectSockets    *ebpf.MapSpec `ebpf:"inject_sockets"`
 	InjectStats      *ebpf.MapSpec `ebpf:"inject_stats"`
 	InjectTargets    *ebpf.MapSpec `ebpf:"inject_targets"`
@@ -140,7 +138,6 @@ func (o *injectObjects) Close() error {
 type injectMaps struct {
 	InjectArmed      *ebpf.Map `ebpf:"inject_armed"`
 	InjectConnecting *ebpf.Map `ebpf:"inject_connecting"`
-	InjectScratch    *ebpf.Map `ebpf:"inject_scratch"`
 	InjectSockets    *ebpf.Map `ebpf:"inject_sockets"`
 	InjectStats      *ebpf.Map `ebpf:"inject_stats"`
 	InjectTargets    *ebpf.Map `ebpf:"inject_targets"`
@@ -150,7 +147,6 @@ func (m *injectMaps) Close() error {
 	return _InjectClose(
 		m.InjectArmed,
 		m.InjectConnecting,
-		m.InjectScratch,
 		m.InjectSockets,
 		m.InjectStats,
 		m.InjectTargets,
