@@ -172,7 +172,12 @@ __noinline int request_line_end(struct sk_msg_md *msg)
 	asm volatile("" : "+r"(method_end));
 	if (method_end == 0 || method_end > 16)
 		return 0;
-	__u64 i = method_end;
+	/* From 0, not from method_end (which holds no '\n' anyway): a loop
+	 * counter with a constant start is one known value per iteration; one
+	 * starting as a range makes 6.1's verifier walk past the loop's end
+	 * (it misses that the exit test is then always true: EFAULT, "8193
+	 * jumps is too complex"). */
+	__u64 i = 0;
 	for (; i < LINE_MAX; i++) {
 		if (data + i + 1 > end)
 			return 0;
