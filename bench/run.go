@@ -17,6 +17,7 @@ import (
 	"time"
 
 	physicalpkg "github.com/glsotel/glsotel/bench/internal/physical"
+	"github.com/glsotel/glsotel/internal/testbuild"
 )
 
 // config is one way of running the service under test.
@@ -373,7 +374,7 @@ func measure(ctx context.Context, opts options, hits []time.Duration, logf func(
 	if err != nil || !opts.Big {
 		return ins, hits, st, nil, err
 	}
-	bigBin, err := buildBig(opts.Root, logf)
+	bigBin, err := testbuild.Big(opts.Root, logf)
 	if err != nil {
 		return ins, hits, st, nil, fmt.Errorf("big binary: %w", err)
 	}

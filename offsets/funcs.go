@@ -10,6 +10,13 @@ import (
 // ErrNoSymbol is wrapped by Func when the binary lacks the function.
 var ErrNoSymbol = errors.New("symbol not found")
 
+// ErrUndecodable is wrapped by Func when an instruction of the function
+// does not decode: its RETs cannot be found without guessing, and a guess
+// can put a return probe's int3 inside an instruction.
+var ErrUndecodable = errors.New("instruction not decodable")
+
+var errTruncated = errors.New("truncated instruction")
+
 // Func locates one function for uprobes. Offsets are relative to Entry.
 type Func struct {
 	Name string
@@ -42,9 +49,21 @@ func (b *Binary) Func(name string) (Func, error) {
 	if err != nil {
 		return Func{}, fmt.Errorf("%s: %w", name, err)
 	}
+	// x86asm decodes some AVX instructions of hand-written assembly to the
+	// wrong length, silently (runtime.memclrNoHeapPointers): only what
+	// Go's compiler wrote is decoded.
+	asm, err := b.assembly(s.addr)
+	if err != nil {
+		return Func{}, fmt.Errorf("%s (%s): %s: %w: %w", b.Path, b.GoVersion, name, ErrUndecodable, err)
+	}
+	if asm {
+		return Func{}, fmt.Errorf("%s (%s): %s: %w: hand-written assembly", b.Path, b.GoVersion, name, ErrUndecodable)
+	}
 	fn := Func{Name: name, Entry: s.addr, FileOffset: off}
 	fn.AfterPrologue = afterPrologue(code)
-	fn.Returns = returns(code)
+	if fn.Returns, err = returns(code); err != nil {
+		return Func{}, fmt.Errorf("%s (%s): %s: %w", b.Path, b.GoVersion, name, err)
+	}
 	if len(fn.Returns) == 0 {
 		return Func{}, fmt.Errorf("%s (%s): %s: no RET instruction found", b.Path, b.GoVersion, name)
 	}
@@ -58,7 +77,7 @@ func (b *Binary) Func(name string) (Func, error) {
 func afterPrologue(code []byte) uint64 {
 	var pc, after uint64
 	for n := 0; n < 8 && pc < uint64(len(code)); n++ {
-		inst, err := x86asm.Decode(code[pc:], 64)
+		inst, err := decode(code[pc:])
 		if err != nil {
 			break
 		}
@@ -81,19 +100,32 @@ func afterPrologue(code []byte) uint64 {
 	return after
 }
 
-// returns lists the offset of every RET in the function body.
-func returns(code []byte) []uint64 {
+// returns lists the offset of every RET in the function body, decoding
+// it from its first instruction to its last. Any byte that does not decode
+// is an error: resynchronising after it could take a 0xC3 inside another
+// instruction for a RET.
+func returns(code []byte) ([]uint64, error) {
 	var rets []uint64
 	for pc := 0; pc < len(code); {
-		inst, err := x86asm.Decode(code[pc:], 64)
+		inst, err := decode(code[pc:])
 		if err != nil {
-			pc++ // padding or data: resynchronise byte by byte
-			continue
+			return nil, fmt.Errorf("+%#x (% x): %w: %w", pc, code[pc:min(pc+8, len(code))], ErrUndecodable, err)
 		}
 		if inst.Op == x86asm.RET {
 			rets = append(rets, uint64(pc))
 		}
 		pc += inst.Len
 	}
-	return rets
+	return rets, nil
+}
+
+// decode decodes the instruction at the start of code.
+func decode(code []byte) (x86asm.Inst, error) {
+	inst, err := x86asm.Decode(code, 64)
+	if err == nil && inst.Op == 0 {
+		// What x86asm makes of a truncated instruction: its first byte
+		// as a prefix, 1 byte long, and no error.
+		err = errTruncated
+	}
+	return inst, err
 }

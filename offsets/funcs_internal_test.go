@@ -1,6 +1,7 @@
 package offsets
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -26,9 +27,26 @@ func TestAfterPrologue(t *testing.T) {
 }
 
 func TestReturns(t *testing.T) {
-	// PUSH BP; RET; INT3 padding; RET
-	code := []byte{0x55, 0xc3, 0xcc, 0xcc, 0xc3}
-	if got := returns(code); !slices.Equal(got, []uint64{1, 4}) {
-		t.Errorf("returns = %v", got)
+	for _, tc := range []struct {
+		name string
+		code []byte
+		want []uint64
+		err  bool
+	}{
+		{"PUSH BP; RET; INT3 padding; RET", []byte{0x55, 0xc3, 0xcc, 0xcc, 0xc3}, []uint64{1, 4}, false},
+		// MOV EAX, 0xc3c3c3c3: C3 bytes inside an instruction are no RET.
+		{"C3 inside an immediate", []byte{0xb8, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3}, []uint64{5}, false},
+		// 0x06 (PUSH ES) is invalid in 64-bit mode; the C3 after it
+		// might be a RET or the middle of something: no guess.
+		{"undecodable byte before a C3", []byte{0x55, 0x06, 0xc3}, nil, true},
+		{"truncated last instruction", []byte{0xc3, 0xb8, 0xc3}, nil, true},
+	} {
+		got, err := returns(tc.code)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: returns = %v, %v; want %v, error %v", tc.name, got, err, tc.want, tc.err)
+		}
+		if err != nil && !errors.Is(err, ErrUndecodable) {
+			t.Errorf("%s: %v does not wrap ErrUndecodable", tc.name, err)
+		}
 	}
 }

@@ -2,13 +2,15 @@
 # Installs from Debian packages, when missing, what building BPF objects
 # needs (clang, llvm, libbpf headers; the generated objects are committed,
 # so `go build` needs none of it) and what the tests need (a PostgreSQL
-# server, which the tests start themselves on a private port).
+# server, which the tests start themselves on a private port; GNU objdump,
+# which the RET decoder's test checks it against).
 set -euo pipefail
 need=()
 command -v clang >/dev/null || need+=(clang)
 command -v llvm-strip >/dev/null || need+=(llvm)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v objdump >/dev/null || need+=(binutils)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
