@@ -6,6 +6,10 @@
 //	                     requests over raw TCP (so the sender makes no
 //	                     spans of its own), exit
 //
+// GET /panic?kind=K&id=N calls /leaf, then panics with a value of kind K;
+// GET /recovered?kind=K&id=N does the same behind middleware that recovers,
+// calls /leaf again and answers 500.
+//
 // GET /work?id=N fans out client calls to /leaf, each tagged id=N and
 // from=WHERE: on the handler goroutine (handler), on goroutines 1, 2 and 3
 // levels deep, each started by the one above it after which the starter
@@ -85,12 +89,62 @@ func start(addr string) (*service, net.Listener) {
 	mux.HandleFunc("GET /fail", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "failed on purpose", http.StatusServiceUnavailable)
 	})
+	mux.HandleFunc("GET /panic", s.panics)
+	mux.HandleFunc("GET /recovered", s.recovering(s.panics))
 	mux.HandleFunc("GET /quit", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "bye\n")
 		go func() { time.Sleep(50 * time.Millisecond); close(s.quit) }()
 	})
 	go http.Serve(ln, mux)
 	return s, ln
+}
+
+// panicValue is a panic value of the program's own type.
+type panicValue struct{ code int }
+
+// panics calls /leaf, then panics with the value ?kind= names, as a
+// handler's bug would; net/http recovers it and closes the connection.
+func (s *service) panics(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.call(context.Background(), s.base+"/leaf?id="+q.Get("id")+"&from=before-panic")
+	switch q.Get("kind") {
+	case "string":
+		panic("boom")
+	case "error":
+		panic(fmt.Errorf("failed: %w", io.ErrUnexpectedEOF))
+	case "value":
+		panic(panicValue{7})
+	case "pointer":
+		panic(&panicValue{7})
+	case "abort":
+		panic(http.ErrAbortHandler)
+	case "nil":
+		var m map[string]*panicValue
+		fmt.Fprintln(w, m["x"].code)
+	case "index":
+		var a []int
+		fmt.Fprintln(w, a[len(q)])
+	}
+}
+
+// recovering is middleware that turns a panic into a 500 (recovering it
+// twice: once to re-panic) and then makes one more call: the request goes
+// on after a recover below ServeHTTP.
+func (s *service) recovering(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if recover() != nil {
+				s.call(context.Background(), s.base+"/leaf?id="+r.URL.Query().Get("id")+"&from=after-recover")
+				http.Error(w, "recovered", http.StatusInternalServerError)
+			}
+		}()
+		defer func() {
+			if v := recover(); v != nil {
+				panic(v)
+			}
+		}()
+		h(w, r)
+	}
 }
 
 func (s *service) worker(jobs <-chan job) {

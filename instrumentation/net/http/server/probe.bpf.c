@@ -22,11 +22,21 @@ volatile const __u64 off_net_url_URL_Path;
 volatile const __u64 off_net_url_URL_RawQuery;
 volatile const __u64 off_net_http_response_req;
 volatile const __u64 off_net_http_response_status;
+volatile const __u64 off_runtime_g__panic;
+volatile const __u64 off_runtime_g_stack;
+volatile const __u64 off_runtime_stack_hi;
+volatile const __u64 off_runtime__panic_arg;
+volatile const __u64 off_runtime__panic_sp;
+volatile const __u64 off_runtime_eface__type;
+/* recovery(gp) finds the panic it recovers at gp._panic (Go 1.22 on; 1.21
+ * unlinks it first). */
+volatile const __u8 panic_at_recovery;
 
 /* What the entry probe keeps until the return. */
 struct server_request {
 	struct span_base span;
 	__u64 req, resp, ctx;
+	__u64 depth; /* g.stack.hi - SP in ServeHTTP: unchanged when the stack moves */
 	struct header_values headers;
 };
 
@@ -34,9 +44,11 @@ struct server_event {
 	enum event_kind kind;
 	__u32 _pad;
 	struct server_request r;
-	__u64 status; /* 0: unknown (HTTP/2, hijacked) */
+	__u64 status; /* 0: unknown (HTTP/2, hijacked), or nothing written before a panic */
+	__u64 panic_type; /* the panic value's type descriptor, when panicked */
 	__u8 tls;
-	__u8 _pad2[7];
+	__u8 panicked; /* the handler panicked and net/http recovered */
+	__u8 _pad2[6];
 	struct go_str16 method;
 	struct go_str16 proto;
 	struct go_str128 path;
@@ -77,7 +89,7 @@ static __always_inline __u64 request_block_len(void)
 SEC("uprobe/net_http_serverHandler_ServeHTTP")
 int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 {
-	__u64 resp = GO_ARG3(ctx), req = GO_ARG4(ctx), g = GO_G(ctx);
+	__u64 resp = GO_ARG3(ctx), req = GO_ARG4(ctx), g = GO_G(ctx), sp = GO_REG(ctx, sp);
 	__u32 zero = 0;
 	struct server_request *r = bpf_map_lookup_elem(&server_scratch, &zero);
 	if (!r || !req)
@@ -94,6 +106,9 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	r->ctx = block_u64(rb, off_net_http_Request_ctx + off_runtime_iface_data);
 	__u64 header = block_u64(rb, off_net_http_Request_Header);
 	r->span.goid = g_goid(g);
+	__u64 hi = 0;
+	bpf_probe_read_user(&hi, sizeof(hi), (void *)(g + off_runtime_g_stack + off_runtime_stack_hi));
+	r->depth = hi > sp ? hi - sp : 0; /* 0: no recovery ends it */
 
 	__u32 want = HEADER_USER_AGENT;
 	if (!tracecontext_off)
@@ -126,21 +141,15 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	return 0;
 }
 
-// func (sh serverHandler) ServeHTTP(rw ResponseWriter, req *Request), at each RET.
-SEC("uprobe/net_http_serverHandler_ServeHTTP_ret")
-int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
+/* end_request ends r's span (goroutine k), reports it and forgets it. */
+static __always_inline void end_request(struct server_request *r, struct gls_key *k, __u64 panic_type, __u8 panicked)
 {
-	__u64 g = GO_G(ctx);
-	struct gls_key k = { .tgid = current_tgid(), .goid = g_goid(g) };
-	struct server_request *r = bpf_map_lookup_elem(&server_requests, &k);
-	if (!r)
-		return 0;
 	__u64 end = bpf_ktime_get_ns();
 
 	/* The span has ended: nothing new may start under it, on this
 	 * goroutine, on those it started, or through its request context. */
 	span_ended(r->span.sc.span_id, NULL);
-	clear_context(k.goid);
+	clear_context(k->goid);
 	ctx_disown(r->ctx);
 
 	if (span_sampled(&r->span)) {
@@ -150,6 +159,8 @@ int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
 			e->kind = EVENT_KIND_HTTP_SERVER;
 			e->_pad = 0;
 			e->status = 0;
+			e->panic_type = panic_type;
+			e->panicked = panicked;
 			e->path.len = e->query.len = e->route.len = 0;
 			e->r = *r;
 			e->r.span.end_ns = end;
@@ -181,7 +192,7 @@ int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
 			struct block *wb = read_block(1, r->resp, MAX2(off_net_http_response_req, off_net_http_response_status) + 8);
 			if (wb && block_u64(wb, off_net_http_response_req) == req) {
 				e->status = block_u64(wb, off_net_http_response_status);
-				if (e->status == 0)
+				if (e->status == 0 && !panicked)
 					e->status = 200; /* nothing written: finishRequest sends 200 */
 			}
 			bpf_ringbuf_submit(e, events_flags());
@@ -189,6 +200,47 @@ int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
 			count_drop(EVENT_KIND_HTTP_SERVER);
 		}
 	}
-	bpf_map_delete_elem(&server_requests, &k);
+	bpf_map_delete_elem(&server_requests, k);
+}
+
+// func (sh serverHandler) ServeHTTP(rw ResponseWriter, req *Request), at each RET.
+SEC("uprobe/net_http_serverHandler_ServeHTTP_ret")
+int uprobe_net_http_serverHandler_ServeHTTP_ret(struct pt_regs *ctx)
+{
+	__u64 g = GO_G(ctx);
+	struct gls_key k = { .tgid = current_tgid(), .goid = g_goid(g) };
+	struct server_request *r = bpf_map_lookup_elem(&server_requests, &k);
+	if (r)
+		end_request(r, &k, 0, 0);
+	return 0;
+}
+
+// func recovery(gp *g)
+//
+// A panic in gp is being recovered; runs on the system stack (R14 = g0),
+// RAX = gp. A handler that panics never returns from ServeHTTP: when the
+// recovering frame is above ServeHTTP's (net/http's own recover, in
+// conn.serve or the HTTP/2 handler goroutine), the request ended here. A
+// recover below it (middleware) lets the handler go on: nothing is done.
+// One hit per recovered panic, none per request.
+SEC("uprobe/runtime_recovery")
+int uprobe_runtime_recovery(struct pt_regs *ctx)
+{
+	__u64 gp = GO_ARG1(ctx);
+	if (!panic_at_recovery || !gp)
+		return 0;
+	struct gls_key k = { .tgid = current_tgid(), .goid = g_goid(gp) };
+	struct server_request *r = bpf_map_lookup_elem(&server_requests, &k);
+	if (!r)
+		return 0;
+	__u64 p = 0, sp = 0, hi = 0, type = 0;
+	if (bpf_probe_read_user(&p, sizeof(p), (void *)(gp + off_runtime_g__panic)) || !p ||
+	    bpf_probe_read_user(&sp, sizeof(sp), (void *)(p + off_runtime__panic_sp)) ||
+	    bpf_probe_read_user(&hi, sizeof(hi), (void *)(gp + off_runtime_g_stack + off_runtime_stack_hi)))
+		return 0;
+	if (hi < sp || hi - sp >= r->depth)
+		return 0;
+	bpf_probe_read_user(&type, sizeof(type), (void *)(p + off_runtime__panic_arg + off_runtime_eface__type));
+	end_request(r, &k, type, 1);
 	return 0;
 }

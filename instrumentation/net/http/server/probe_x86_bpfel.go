@@ -49,6 +49,7 @@ type probeServerEvent struct {
 		Req     uint64
 		Resp    uint64
 		Ctx     uint64
+		Depth   uint64
 		Headers struct {
 			_           structs.HostLayout
 			Traceparent struct {
@@ -78,10 +79,12 @@ type probeServerEvent struct {
 			Pad   uint32
 		}
 	}
-	Status uint64
-	Tls    uint8
-	Pad2   [7]uint8
-	Method struct {
+	Status    uint64
+	PanicType uint64
+	Tls       uint8
+	Panicked  uint8
+	Pad2      [6]uint8
+	Method    struct {
 		_   structs.HostLayout
 		Len uint32
 		S   [16]uint8
@@ -137,6 +140,7 @@ const (
 	probeMapTraceHeaders                             = "trace_headers"
 	probeProgUprobeNetHttpServerHandlerServeHTTP     = "uprobe_net_http_serverHandler_ServeHTTP"
 	probeProgUprobeNetHttpServerHandlerServeHTTP_ret = "uprobe_net_http_serverHandler_ServeHTTP_ret"
+	probeProgUprobeRuntimeRecovery                   = "uprobe_runtime_recovery"
 	probeVarBaggageOff                               = "baggage_off"
 	probeVarMapBucketKeys                            = "map_bucket_keys"
 	probeVarMapBucketOverflow                        = "map_bucket_overflow"
@@ -176,10 +180,17 @@ const (
 	probeVarOffNetHttpResponseStatus                 = "off_net_http_response_status"
 	probeVarOffNetUrlURL_Path                        = "off_net_url_URL_Path"
 	probeVarOffNetUrlURL_RawQuery                    = "off_net_url_URL_RawQuery"
+	probeVarOffRuntimePanicArg                       = "off_runtime__panic_arg"
+	probeVarOffRuntimePanicSp                        = "off_runtime__panic_sp"
+	probeVarOffRuntimeEfaceType                      = "off_runtime_eface__type"
+	probeVarOffRuntimeG__panic                       = "off_runtime_g__panic"
 	probeVarOffRuntimeG_goid                         = "off_runtime_g_goid"
 	probeVarOffRuntimeG_parentGoid                   = "off_runtime_g_parentGoid"
+	probeVarOffRuntimeG_stack                        = "off_runtime_g_stack"
 	probeVarOffRuntimeIfaceData                      = "off_runtime_iface_data"
 	probeVarOffRuntimeIfaceTab                       = "off_runtime_iface_tab"
+	probeVarOffRuntimeStackHi                        = "off_runtime_stack_hi"
+	probeVarPanicAtRecovery                          = "panic_at_recovery"
 	probeVarSamplerKind                              = "sampler_kind"
 	probeVarSamplerParentbased                       = "sampler_parentbased"
 	probeVarSamplerRatioBound                        = "sampler_ratio_bound"
@@ -233,6 +244,7 @@ type probeSpecs struct {
 type probeProgramSpecs struct {
 	UprobeNetHttpServerHandlerServeHTTP     *ebpf.ProgramSpec `ebpf:"uprobe_net_http_serverHandler_ServeHTTP"`
 	UprobeNetHttpServerHandlerServeHTTP_ret *ebpf.ProgramSpec `ebpf:"uprobe_net_http_serverHandler_ServeHTTP_ret"`
+	UprobeRuntimeRecovery                   *ebpf.ProgramSpec `ebpf:"uprobe_runtime_recovery"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
@@ -296,10 +308,17 @@ type probeVariableSpecs struct {
 	OffNetHttpResponseStatus    *ebpf.VariableSpec `ebpf:"off_net_http_response_status"`
 	OffNetUrlURL_Path           *ebpf.VariableSpec `ebpf:"off_net_url_URL_Path"`
 	OffNetUrlURL_RawQuery       *ebpf.VariableSpec `ebpf:"off_net_url_URL_RawQuery"`
+	OffRuntimePanicArg          *ebpf.VariableSpec `ebpf:"off_runtime__panic_arg"`
+	OffRuntimePanicSp           *ebpf.VariableSpec `ebpf:"off_runtime__panic_sp"`
+	OffRuntimeEfaceType         *ebpf.VariableSpec `ebpf:"off_runtime_eface__type"`
+	OffRuntimeG__panic          *ebpf.VariableSpec `ebpf:"off_runtime_g__panic"`
 	OffRuntimeG_goid            *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid      *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
+	OffRuntimeG_stack           *ebpf.VariableSpec `ebpf:"off_runtime_g_stack"`
 	OffRuntimeIfaceData         *ebpf.VariableSpec `ebpf:"off_runtime_iface_data"`
 	OffRuntimeIfaceTab          *ebpf.VariableSpec `ebpf:"off_runtime_iface_tab"`
+	OffRuntimeStackHi           *ebpf.VariableSpec `ebpf:"off_runtime_stack_hi"`
+	PanicAtRecovery             *ebpf.VariableSpec `ebpf:"panic_at_recovery"`
 	SamplerKind                 *ebpf.VariableSpec `ebpf:"sampler_kind"`
 	SamplerParentbased          *ebpf.VariableSpec `ebpf:"sampler_parentbased"`
 	SamplerRatioBound           *ebpf.VariableSpec `ebpf:"sampler_ratio_bound"`
@@ -403,10 +422,17 @@ type probeVariables struct {
 	OffNetHttpResponseStatus    *ebpf.Variable `ebpf:"off_net_http_response_status"`
 	OffNetUrlURL_Path           *ebpf.Variable `ebpf:"off_net_url_URL_Path"`
 	OffNetUrlURL_RawQuery       *ebpf.Variable `ebpf:"off_net_url_URL_RawQuery"`
+	OffRuntimePanicArg          *ebpf.Variable `ebpf:"off_runtime__panic_arg"`
+	OffRuntimePanicSp           *ebpf.Variable `ebpf:"off_runtime__panic_sp"`
+	OffRuntimeEfaceType         *ebpf.Variable `ebpf:"off_runtime_eface__type"`
+	OffRuntimeG__panic          *ebpf.Variable `ebpf:"off_runtime_g__panic"`
 	OffRuntimeG_goid            *ebpf.Variable `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid      *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
+	OffRuntimeG_stack           *ebpf.Variable `ebpf:"off_runtime_g_stack"`
 	OffRuntimeIfaceData         *ebpf.Variable `ebpf:"off_runtime_iface_data"`
 	OffRuntimeIfaceTab          *ebpf.Variable `ebpf:"off_runtime_iface_tab"`
+	OffRuntimeStackHi           *ebpf.Variable `ebpf:"off_runtime_stack_hi"`
+	PanicAtRecovery             *ebpf.Variable `ebpf:"panic_at_recovery"`
 	SamplerKind                 *ebpf.Variable `ebpf:"sampler_kind"`
 	SamplerParentbased          *ebpf.Variable `ebpf:"sampler_parentbased"`
 	SamplerRatioBound           *ebpf.Variable `ebpf:"sampler_ratio_bound"`
@@ -422,12 +448,14 @@ type probeVariables struct {
 type probePrograms struct {
 	UprobeNetHttpServerHandlerServeHTTP     *ebpf.Program `ebpf:"uprobe_net_http_serverHandler_ServeHTTP"`
 	UprobeNetHttpServerHandlerServeHTTP_ret *ebpf.Program `ebpf:"uprobe_net_http_serverHandler_ServeHTTP_ret"`
+	UprobeRuntimeRecovery                   *ebpf.Program `ebpf:"uprobe_runtime_recovery"`
 }
 
 func (p *probePrograms) Close() error {
 	return _ProbeClose(
 		p.UprobeNetHttpServerHandlerServeHTTP,
 		p.UprobeNetHttpServerHandlerServeHTTP_ret,
+		p.UprobeRuntimeRecovery,
 	)
 }
 

@@ -32,7 +32,14 @@ var Fields = []offsets.Field{
 	"net/http.Request.TLS", "net/http.Request.ctx",
 	"net/url.URL.Path", "net/url.URL.RawQuery",
 	"net/http.response.req", "net/http.response.status",
+	// runtime.recovery: the panic being recovered, and stack depths.
+	"runtime.g._panic", "runtime.g.stack", "runtime.stack.hi",
+	"runtime._panic.arg", "runtime._panic.sp", "runtime.eface._type",
 }
+
+// panicAtRecovery is the first release whose runtime.recovery finds the
+// panic it recovers at gp._panic (Go 1.21 unlinks it before).
+var panicAtRecovery = offsets.Version{Major: 1, Minor: 22}
 
 // optional fields: ServeMux patterns (http.route) arrived in Go 1.22.
 var optional = []offsets.Field{"net/http.Request.pat", "net/http.pattern.str"}
@@ -49,15 +56,28 @@ func New(sink func(exporter.Span)) *probe.Probe {
 			Symbol: "net/http.serverHandler.ServeHTTP",
 			Entry:  "uprobe_net_http_serverHandler_ServeHTTP",
 			Return: "uprobe_net_http_serverHandler_ServeHTTP_ret",
+		}, {
+			// A handler's panic that net/http recovers ends its request.
+			Symbol: "runtime.recovery",
+			Entry:  "uprobe_runtime_recovery",
 		}},
-		Fields:   slices.Concat(propagation.Fields, propagation.ContextFields, Fields),
-		Optional: optional,
-		Consts:   header.Consts,
+		Fields:     slices.Concat(propagation.Fields, propagation.ContextFields, Fields),
+		Optional:   slices.Concat(optional, offsets.TypeKindFields),
+		ReadFields: offsets.TypeFields,
+		Consts: func(bin *offsets.Binary) map[string]any {
+			c := header.Consts(bin)
+			c["panic_at_recovery"] = !bin.GoVersion.Less(panicAtRecovery)
+			return c
+		},
 		Failure:  probe.FailWarn,
 		Kinds:    []uint32{uint32(probeEventKindEVENT_KIND_HTTP_SERVER)},
 		Handle: func(t *probe.Target, raw []byte) {
 			if ev := probe.View[probeServerEvent](raw); ev != nil {
-				s := toSpan(decode(ev, &strs), t.Clock, &strs, attrs)
+				e := decode(ev, &strs)
+				if e.panicked {
+					e.panicType = panicType(t, ev.PanicType)
+				}
+				s := toSpan(e, t.Clock, &strs, attrs)
 				attrs = s.Attributes
 				sink(s)
 			}
@@ -72,6 +92,23 @@ type event struct {
 	userAgent, traceState                               string
 	tls                                                 bool
 	status                                              int
+	// panicked: the handler panicked (net/http recovered); panicType is
+	// the panic value's type, "" when unknown.
+	panicked  bool
+	panicType string
+}
+
+// panicType names the type of a panic value from its type descriptor's
+// address in the process.
+func panicType(t *probe.Target, desc uint64) string {
+	if desc == 0 {
+		return ""
+	}
+	name, err := t.Bin.TypeName(desc)
+	if err != nil {
+		return ""
+	}
+	return name
 }
 
 func decode(ev *probeServerEvent, strs *span.Strings) event {
@@ -92,6 +129,7 @@ func decode(ev *probeServerEvent, strs *span.Strings) event {
 		traceState: strs.Str(h.W3c.Tracestate.Len, h.W3c.Tracestate.S[:]),
 		tls:        ev.Tls != 0,
 		status:     int(ev.Status),
+		panicked:   ev.Panicked != 0,
 	}
 }
 
@@ -133,10 +171,21 @@ func toSpan(e event, clock probe.Clock, strs *span.Strings, buf []attribute.KeyV
 	s := e.base.Span(name, trace.SpanKindServer, clock)
 	if e.status != 0 {
 		attrs = append(attrs, attribute.Int("http.response.status_code", e.status))
-		if e.status >= 500 {
-			s.Status = codes.Error
-			attrs = append(attrs, attribute.String("error.type", strconv.Itoa(e.status)))
+	}
+	switch {
+	case e.panicked:
+		// No response follows a recovered panic (net/http closes the
+		// connection): the panic value's type is the error.
+		s.Status = codes.Error
+		s.StatusMsg = "handler panicked"
+		typ := e.panicType
+		if typ == "" {
+			typ = "_OTHER"
 		}
+		attrs = append(attrs, attribute.String("error.type", typ))
+	case e.status >= 500:
+		s.Status = codes.Error
+		attrs = append(attrs, attribute.String("error.type", strconv.Itoa(e.status)))
 	}
 	s.Attributes = attrs
 	s.TraceState = e.traceState

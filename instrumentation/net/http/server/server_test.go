@@ -132,6 +132,16 @@ func TestToSpanAttributes(t *testing.T) {
 			over: spantest.Attrs{"server.port": 80},
 		},
 		{
+			desc: "panicked, nothing written", mod: func(e *event) { e.status, e.panicked, e.panicType = 0, true, "*main.panicValue" },
+			wantName: "GET", wantStatus: codes.Error,
+			over: spantest.Attrs{"http.response.status_code": nil, "error.type": "*main.panicValue"},
+		},
+		{
+			desc: "panicked after a 200 was written, type unknown", mod: func(e *event) { e.panicked = true },
+			wantName: "GET", wantStatus: codes.Error,
+			over: spantest.Attrs{"error.type": "_OTHER"},
+		},
+		{
 			desc: "HTTP/1.0", mod: func(e *event) { e.proto = "HTTP/1.0" }, wantName: "GET",
 			over: spantest.Attrs{"network.protocol.version": "1.0"},
 		},
