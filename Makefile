@@ -106,7 +106,7 @@ $(VMTEST_PKGS:%=vmtest-%): vmtest-%:
 # sk_msg). The guest has no Go toolchain: glsotel and the fixtures are built
 # static beforehand and handed over (GLSOTEL_TEST_PREBUILT).
 VMTEST_INJECT ?= write_user sk_msg
-VMTEST_E2E := '^(TestCrossProcessPropagation|TestInjectionTLS|TestInspect)$$'
+VMTEST_E2E := '^(TestCrossProcessPropagation|TestInjectionTLS|TestInspect|TestClientRetry|TestRequestLineLengths)$$'
 vmtest-e2e:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && mkdir "$$tmp/prebuilt" && \
 	CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/glsotel" ./cmd/glsotel && \

@@ -22,6 +22,7 @@ const counterEnum = "probe_counter"
 var CounterHelp = map[string]string{
 	"headers_truncated":  "Header maps larger than the scan's bound whose scanned part lacked a wanted header (traceparent, tracestate, baggage, User-Agent): the rest was not read.",
 	"headers_unreadable": "Live header map slots or values the scan could not read from the program's memory.",
+	"inject_no_room":     "Requests sent without trace headers because write_user found no room for them in the connection's write buffer.",
 }
 
 // CounterNames reads the names of the counters from spec's BTF: the enum

@@ -74,6 +74,10 @@ enum probe_counter {
 	COUNTER_HEADERS_TRUNCATED = 0,
 	/* A live header map slot that could not be read. */
 	COUNTER_HEADERS_UNREADABLE = 1,
+	/* write_user: the request's bufio buffer had no room left for the
+	 * trace header lines (a request line and headers ending within that
+	 * many bytes of its size): the request went out without them. */
+	COUNTER_INJECT_NO_ROOM = 2,
 	COUNTER_MAX,
 };
 

@@ -36,8 +36,12 @@ int uprobe_net_http_transferWriter_writeHeader(struct pt_regs *ctx)
 	__u64 len = line->len;
 	/* Only into room the buffer has: never past its end. */
 	if (bpf_probe_read_user(&buf, sizeof(buf), (void *)(bw + off_bufio_Writer_buf)) || !buf.ptr ||
-	    buf.len > buf.cap || buf.cap > BUFIO_MAX || n > buf.len || buf.len - n < len)
+	    buf.len > buf.cap || buf.cap > BUFIO_MAX || n > buf.len)
 		goto out;
+	if (buf.len - n < len) {
+		count(COUNTER_INJECT_NO_ROOM);
+		goto out;
+	}
 	/* The verifier needs 1 <= len <= INJECT_MAX on the register passed,
 	 * and 6.1's learns no lower bound from len != 0: bound len - 1 and
 	 * add the 1 back behind a barrier clang cannot see through. */
@@ -51,6 +55,8 @@ int uprobe_net_http_transferWriter_writeHeader(struct pt_regs *ctx)
 		bpf_probe_write_user((void *)(bw + off_bufio_Writer_n), &n, sizeof(n));
 	}
 out:
-	bpf_map_delete_elem(&client_inject_headers, &k);
+	/* The line stays until the client span ends (its return deletes it):
+	 * a request the transport retries on a new connection is written
+	 * again, and carries it again. */
 	return 0;
 }
