@@ -69,16 +69,23 @@ func goBuild(t *testing.T, dir string, env ...string) string {
 	return out
 }
 
-func checkReturns(t *testing.T, path string) {
+// openELF opens path's ELF file and reads its symbol table; the file is
+// closed when t ends.
+func openELF(t *testing.T, path string) (*elf.File, []elf.Symbol) {
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	syms, err := f.Symbols()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, syms
+}
+
+func checkReturns(t *testing.T, path string) {
+	f, syms := openELF(t, path)
 	text := f.Section(".text")
 	bin, err := offsets.Open(path)
 	if err != nil {

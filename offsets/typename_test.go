@@ -50,15 +50,7 @@ func TestTypeName(t *testing.T) {
 var localType = regexp.MustCompile(`\.[0-9]+$`)
 
 func checkTypeNames(t *testing.T, path, stripped string) {
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	syms, err := f.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, syms := openELF(t, path)
 	// The linker names no type descriptor, but every static itab, whose
 	// second word points at its type's descriptor.
 	type vector struct {
