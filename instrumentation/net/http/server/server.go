@@ -69,8 +69,8 @@ func New(sink func(exporter.Span)) *probe.Probe {
 			c["panic_at_recovery"] = !bin.GoVersion.Less(panicAtRecovery)
 			return c
 		},
-		Failure:  probe.FailWarn,
-		Kinds:    []uint32{uint32(probeEventKindEVENT_KIND_HTTP_SERVER)},
+		Failure: probe.FailWarn,
+		Kinds:   []uint32{uint32(probeEventKindEVENT_KIND_HTTP_SERVER)},
 		Handle: func(t *probe.Target, raw []byte) {
 			if ev := probe.View[probeServerEvent](raw); ev != nil {
 				e := decode(ev, &strs)
