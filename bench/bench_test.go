@@ -35,7 +35,8 @@ func TestSmoke(t *testing.T) {
 		if r.Want > 0 && r.SpansPerRequest != float64(r.Want) {
 			t.Errorf("%s: %.3f spans per request, want %d", r.Config, r.SpansPerRequest, r.Want)
 		}
-		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || r.HitsByProbe["net/http/server"] != 2) {
+		// Server: ServeHTTP's entry and return, the ServeMux's route.
+		if strings.HasPrefix(r.Config, "glsotel") && (r.HitsPerRequest < 7 || math.Abs(r.HitsByProbe["net/http/server"]-3) > 0.01) {
 			t.Errorf("%s: hits per request %.2f %v", r.Config, r.HitsPerRequest, r.HitsByProbe)
 		}
 		// The injector's socket programs cost time but are no traps.

@@ -148,6 +148,10 @@ func testHTTPTraces(t *testing.T, tc testbuild.Toolchain, stripped bool) {
 	if perServer != 2 || perClient != 3 {
 		t.Errorf("uprobe hits per request: server %.3f, client %.3f; want 2 and 3", perServer, perClient)
 	}
+	// And one where httpsvc's ServeMux tells the route it chose.
+	if n := stats["net/http/server/uprobe_net_http_ServeMux_findHandler_ret"]; n != uint64(served) {
+		t.Errorf("ServeMux route hits %d, want one per request (%d)", n, served)
+	}
 }
 
 // checkWorkTree: the /work server span has exactly one CLIENT child per

@@ -5,6 +5,10 @@ package instrumentation
 import (
 	"github.com/glsotel/glsotel/exporter"
 	dbsql "github.com/glsotel/glsotel/instrumentation/database/sql"
+	gin "github.com/glsotel/glsotel/instrumentation/github.com/gin-gonic/gin"
+	chi "github.com/glsotel/glsotel/instrumentation/github.com/go-chi/chi/v5"
+	gorilla "github.com/glsotel/glsotel/instrumentation/github.com/gorilla/mux"
+	echo "github.com/glsotel/glsotel/instrumentation/github.com/labstack/echo/v4"
 	"github.com/glsotel/glsotel/instrumentation/glsmarker"
 	"github.com/glsotel/glsotel/instrumentation/net/http/client"
 	"github.com/glsotel/glsotel/instrumentation/net/http/server"
@@ -38,7 +42,8 @@ type Settings struct {
 func Probes(out Outputs, set Settings) []*probe.Probe {
 	ps := []*probe.Probe{propagation.GoroutineProbe()}
 	if out.Spans != nil {
-		ps = append(ps, server.New(out.Spans), client.New(out.Spans, set.Inject))
+		// The routers' probes tell the server probe the route they matched.
+		ps = append(ps, server.New(out.Spans), chi.New(), gorilla.New(), gin.New(), echo.New(), client.New(out.Spans, set.Inject))
 		if set.Inject == propagation.InjectWriteUser {
 			ps = append(ps, client.WriteUser())
 		}

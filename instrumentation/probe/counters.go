@@ -23,6 +23,7 @@ var CounterHelp = map[string]string{
 	"headers_truncated":  "Header maps larger than the scan's bound whose scanned part lacked a wanted header (traceparent, tracestate, baggage, User-Agent): the rest was not read.",
 	"headers_unreadable": "Live header map slots or values the scan could not read from the program's memory.",
 	"inject_no_room":     "Requests sent without trace headers because write_user found no room for them in the connection's write buffer.",
+	"route_lost":         "Server spans sent without http.route because their router's record was evicted (more routed requests in flight than the map holds).",
 }
 
 // CounterNames reads the names of the counters from spec's BTF: the enum

@@ -78,6 +78,10 @@ enum probe_counter {
 	 * trace header lines (a request line and headers ending within that
 	 * many bytes of its size): the request went out without them. */
 	COUNTER_INJECT_NO_ROOM = 2,
+	/* A request whose router told its route, but whose route record was
+	 * evicted before it ended (more requests in flight than
+	 * server_routes holds): its span went without http.route. */
+	COUNTER_ROUTE_LOST = 3,
 	COUNTER_MAX,
 };
 

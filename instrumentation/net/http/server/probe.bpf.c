@@ -7,6 +7,7 @@
 #include "glsotel/context.h"
 #include "glsotel/traceparent.h"
 #include "glsotel/http_header.h"
+#include "glsotel/route.h"
 
 volatile const __u64 off_net_http_Request_Method;
 volatile const __u64 off_net_http_Request_URL;
@@ -16,8 +17,6 @@ volatile const __u64 off_net_http_Request_Host;
 volatile const __u64 off_net_http_Request_RemoteAddr;
 volatile const __u64 off_net_http_Request_TLS;
 volatile const __u64 off_net_http_Request_ctx;
-volatile const __u64 off_net_http_Request_pat; /* 0: Go < 1.22, no patterns */
-volatile const __u64 off_net_http_pattern_str;
 volatile const __u64 off_net_url_URL_Path;
 volatile const __u64 off_net_url_URL_RawQuery;
 volatile const __u64 off_net_http_response_req;
@@ -31,14 +30,6 @@ volatile const __u64 off_runtime_eface__type;
 /* recovery(gp) finds the panic it recovers at gp._panic (Go 1.22 on; 1.21
  * unlinks it first). */
 volatile const __u8 panic_at_recovery;
-
-/* What the entry probe keeps until the return. */
-struct server_request {
-	struct span_base span;
-	__u64 req, resp, ctx;
-	__u64 depth; /* g.stack.hi - SP in ServeHTTP: unchanged when the stack moves */
-	struct header_values headers;
-};
 
 struct server_event {
 	enum event_kind kind;
@@ -55,17 +46,10 @@ struct server_event {
 	struct go_str128 query;
 	struct go_str128 host;
 	struct go_str64 remote_addr;
-	struct go_str128 route;
+	struct server_route route; /* route.n == 0: no router told */
 };
 const struct server_event *unused_server_event __attribute__((unused));
 const enum event_kind *unused_event_kind __attribute__((unused));
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* a handler that panics never returns: its record ages out */
-	__uint(max_entries, GLS_MAX_GOROUTINES);
-	__type(key, struct gls_key);
-	__type(value, struct server_request);
-} server_requests SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -79,8 +63,7 @@ static __always_inline __u64 request_block_len(void)
 {
 	__u64 n = MAX2(off_net_http_Request_Method, off_net_http_Request_Proto);
 	n = MAX2(n, MAX2(off_net_http_Request_Host, off_net_http_Request_RemoteAddr)) + 16;
-	n = MAX2(n, MAX2(off_net_http_Request_URL, off_net_http_Request_TLS) + 8);
-	return MAX2(n, off_net_http_Request_pat + 8);
+	return MAX2(n, MAX2(off_net_http_Request_URL, off_net_http_Request_TLS) + 8);
 }
 
 // func (sh serverHandler) ServeHTTP(rw ResponseWriter, req *Request)
@@ -99,6 +82,7 @@ int uprobe_net_http_serverHandler_ServeHTTP(struct pt_regs *ctx)
 	r->headers.user_agent.len = 0;
 	r->req = req;
 	r->resp = resp;
+	r->routed = 0;
 	/* Header and ctx with one read. */
 	struct block *rb = read_block(0, req, MAX2(off_net_http_Request_Header, off_net_http_Request_ctx + off_runtime_iface_data) + 8);
 	if (!rb)
@@ -161,7 +145,7 @@ static __always_inline void end_request(struct server_request *r, struct gls_key
 			e->status = 0;
 			e->panic_type = panic_type;
 			e->panicked = panicked;
-			e->path.len = e->query.len = e->route.len = 0;
+			e->path.len = e->query.len = 0;
 			e->r = *r;
 			e->r.span.end_ns = end;
 			e->method.len = e->proto.len = e->host.len = e->remote_addr.len = 0;
@@ -181,11 +165,6 @@ static __always_inline void end_request(struct server_request *r, struct gls_key
 					block_go_str(&e->path, ub, off_net_url_URL_Path);
 					block_go_str(&e->query, ub, off_net_url_URL_RawQuery);
 				}
-				if (off_net_http_Request_pat) {
-					__u64 pat = block_u64(rb, off_net_http_Request_pat);
-					if (pat)
-						read_go_str(&e->route, pat + off_net_http_pattern_str);
-				}
 			}
 			/* HTTP/1: rw is the *response serving req. Anything else
 			 * (HTTP/2's writer) has no status we know how to read. */
@@ -195,11 +174,21 @@ static __always_inline void end_request(struct server_request *r, struct gls_key
 				if (e->status == 0 && !panicked)
 					e->status = 200; /* nothing written: finishRequest sends 200 */
 			}
+			e->route.n = 0;
+			if (r->routed) {
+				struct server_route *rt = bpf_map_lookup_elem(&server_routes, k);
+				if (rt && span_id_u64(rt->span_id) == span_id_u64(r->span.sc.span_id))
+					e->route = *rt;
+				else
+					count(COUNTER_ROUTE_LOST);
+			}
 			bpf_ringbuf_submit(e, events_flags());
 		} else {
 			count_drop(EVENT_KIND_HTTP_SERVER);
 		}
 	}
+	if (r->routed)
+		bpf_map_delete_elem(&server_routes, k);
 	bpf_map_delete_elem(&server_requests, k);
 }
 
@@ -242,5 +231,24 @@ int uprobe_runtime_recovery(struct pt_regs *ctx)
 		return 0;
 	bpf_probe_read_user(&type, sizeof(type), (void *)(p + off_runtime__panic_arg + off_runtime_eface__type));
 	end_request(r, &k, type, 1);
+	return 0;
+}
+
+// func (mux *ServeMux) findHandler(r *Request) (h Handler, patStr string, _ *pattern, matches []string), at each RET.
+//
+// RCX/RDI = patStr, RSI = the pattern (nil: not found, or a redirect).
+// Each mux a request passes through adds its pattern: an outer mux's
+// subtree mounts the next one, the innermost chose the handler. One hit
+// per mux (Go >= 1.22; 1.21's mux has no patterns).
+SEC("uprobe/net_http_ServeMux_findHandler_ret")
+int uprobe_net_http_ServeMux_findHandler_ret(struct pt_regs *ctx)
+{
+	__u64 ptr = GO_REG(ctx, cx), len = GO_REG(ctx, di), pat = GO_REG(ctx, si), g = GO_G(ctx);
+	struct server_route *rt = current_route(g);
+	if (!rt)
+		return 0;
+	if (!pat)
+		len = 0;
+	route_put(rt, ROUTE_SOURCE_SERVEMUX, ptr, len);
 	return 0;
 }

@@ -24,6 +24,16 @@ const (
 	probeEventKindEVENT_KIND_MAX         probeEventKind = 6
 )
 
+type probeRouteSource uint32
+
+const (
+	probeRouteSourceROUTE_SOURCE_SERVEMUX probeRouteSource = 1
+	probeRouteSourceROUTE_SOURCE_CHI      probeRouteSource = 2
+	probeRouteSourceROUTE_SOURCE_GORILLA  probeRouteSource = 3
+	probeRouteSourceROUTE_SOURCE_GIN      probeRouteSource = 4
+	probeRouteSourceROUTE_SOURCE_ECHO     probeRouteSource = 5
+)
+
 type probeServerEvent struct {
 	_    structs.HostLayout
 	Kind probeEventKind
@@ -50,6 +60,8 @@ type probeServerEvent struct {
 		Resp    uint64
 		Ctx     uint64
 		Depth   uint64
+		Routed  uint8
+		Pad     [7]uint8
 		Headers struct {
 			_           structs.HostLayout
 			Traceparent struct {
@@ -114,12 +126,27 @@ type probeServerEvent struct {
 		Len uint32
 		S   [64]uint8
 	}
-	Route struct {
-		_   structs.HostLayout
-		Len uint32
-		S   [128]uint8
+	Route probeServerRoute
+}
+
+type probeServerRoute struct {
+	_        structs.HostLayout
+	SpanId   [8]uint8
+	N        uint8
+	Overflow uint8
+	Pad      [6]uint8
+	Pending  uint64
+	E        [3]struct {
+		_         structs.HostLayout
+		Source    uint8
+		Truncated uint8
+		Pad       [2]uint8
+		Pattern   struct {
+			_   structs.HostLayout
+			Len uint32
+			S   [128]uint8
+		}
 	}
-	_ [4]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -136,8 +163,11 @@ const (
 	probeMapInjectArmed                              = "inject_armed"
 	probeMapProbeCounters                            = "probe_counters"
 	probeMapServerRequests                           = "server_requests"
+	probeMapServerRouteZero                          = "server_route_zero"
+	probeMapServerRoutes                             = "server_routes"
 	probeMapServerScratch                            = "server_scratch"
 	probeMapTraceHeaders                             = "trace_headers"
+	probeProgUprobeNetHttpServeMuxFindHandlerRet     = "uprobe_net_http_ServeMux_findHandler_ret"
 	probeProgUprobeNetHttpServerHandlerServeHTTP     = "uprobe_net_http_serverHandler_ServeHTTP"
 	probeProgUprobeNetHttpServerHandlerServeHTTP_ret = "uprobe_net_http_serverHandler_ServeHTTP_ret"
 	probeProgUprobeRuntimeRecovery                   = "uprobe_runtime_recovery"
@@ -174,8 +204,6 @@ const (
 	probeVarOffNetHttpRequestTLS                     = "off_net_http_Request_TLS"
 	probeVarOffNetHttpRequestURL                     = "off_net_http_Request_URL"
 	probeVarOffNetHttpRequestCtx                     = "off_net_http_Request_ctx"
-	probeVarOffNetHttpRequestPat                     = "off_net_http_Request_pat"
-	probeVarOffNetHttpPatternStr                     = "off_net_http_pattern_str"
 	probeVarOffNetHttpResponseReq                    = "off_net_http_response_req"
 	probeVarOffNetHttpResponseStatus                 = "off_net_http_response_status"
 	probeVarOffNetUrlURL_Path                        = "off_net_url_URL_Path"
@@ -197,6 +225,7 @@ const (
 	probeVarTracecontextOff                          = "tracecontext_off"
 	probeVarUnusedEventKind                          = "unused_event_kind"
 	probeVarUnusedProbeCounter                       = "unused_probe_counter"
+	probeVarUnusedRouteSource                        = "unused_route_source"
 	probeVarUnusedServerEvent                        = "unused_server_event"
 )
 
@@ -242,6 +271,7 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
+	UprobeNetHttpServeMuxFindHandlerRet     *ebpf.ProgramSpec `ebpf:"uprobe_net_http_ServeMux_findHandler_ret"`
 	UprobeNetHttpServerHandlerServeHTTP     *ebpf.ProgramSpec `ebpf:"uprobe_net_http_serverHandler_ServeHTTP"`
 	UprobeNetHttpServerHandlerServeHTTP_ret *ebpf.ProgramSpec `ebpf:"uprobe_net_http_serverHandler_ServeHTTP_ret"`
 	UprobeRuntimeRecovery                   *ebpf.ProgramSpec `ebpf:"uprobe_runtime_recovery"`
@@ -261,6 +291,8 @@ type probeMapSpecs struct {
 	InjectArmed      *ebpf.MapSpec `ebpf:"inject_armed"`
 	ProbeCounters    *ebpf.MapSpec `ebpf:"probe_counters"`
 	ServerRequests   *ebpf.MapSpec `ebpf:"server_requests"`
+	ServerRouteZero  *ebpf.MapSpec `ebpf:"server_route_zero"`
+	ServerRoutes     *ebpf.MapSpec `ebpf:"server_routes"`
 	ServerScratch    *ebpf.MapSpec `ebpf:"server_scratch"`
 	TraceHeaders     *ebpf.MapSpec `ebpf:"trace_headers"`
 }
@@ -302,8 +334,6 @@ type probeVariableSpecs struct {
 	OffNetHttpRequestTLS        *ebpf.VariableSpec `ebpf:"off_net_http_Request_TLS"`
 	OffNetHttpRequestURL        *ebpf.VariableSpec `ebpf:"off_net_http_Request_URL"`
 	OffNetHttpRequestCtx        *ebpf.VariableSpec `ebpf:"off_net_http_Request_ctx"`
-	OffNetHttpRequestPat        *ebpf.VariableSpec `ebpf:"off_net_http_Request_pat"`
-	OffNetHttpPatternStr        *ebpf.VariableSpec `ebpf:"off_net_http_pattern_str"`
 	OffNetHttpResponseReq       *ebpf.VariableSpec `ebpf:"off_net_http_response_req"`
 	OffNetHttpResponseStatus    *ebpf.VariableSpec `ebpf:"off_net_http_response_status"`
 	OffNetUrlURL_Path           *ebpf.VariableSpec `ebpf:"off_net_url_URL_Path"`
@@ -325,6 +355,7 @@ type probeVariableSpecs struct {
 	TracecontextOff             *ebpf.VariableSpec `ebpf:"tracecontext_off"`
 	UnusedEventKind             *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedProbeCounter          *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
+	UnusedRouteSource           *ebpf.VariableSpec `ebpf:"unused_route_source"`
 	UnusedServerEvent           *ebpf.VariableSpec `ebpf:"unused_server_event"`
 }
 
@@ -358,6 +389,8 @@ type probeMaps struct {
 	InjectArmed      *ebpf.Map `ebpf:"inject_armed"`
 	ProbeCounters    *ebpf.Map `ebpf:"probe_counters"`
 	ServerRequests   *ebpf.Map `ebpf:"server_requests"`
+	ServerRouteZero  *ebpf.Map `ebpf:"server_route_zero"`
+	ServerRoutes     *ebpf.Map `ebpf:"server_routes"`
 	ServerScratch    *ebpf.Map `ebpf:"server_scratch"`
 	TraceHeaders     *ebpf.Map `ebpf:"trace_headers"`
 }
@@ -374,6 +407,8 @@ func (m *probeMaps) Close() error {
 		m.InjectArmed,
 		m.ProbeCounters,
 		m.ServerRequests,
+		m.ServerRouteZero,
+		m.ServerRoutes,
 		m.ServerScratch,
 		m.TraceHeaders,
 	)
@@ -416,8 +451,6 @@ type probeVariables struct {
 	OffNetHttpRequestTLS        *ebpf.Variable `ebpf:"off_net_http_Request_TLS"`
 	OffNetHttpRequestURL        *ebpf.Variable `ebpf:"off_net_http_Request_URL"`
 	OffNetHttpRequestCtx        *ebpf.Variable `ebpf:"off_net_http_Request_ctx"`
-	OffNetHttpRequestPat        *ebpf.Variable `ebpf:"off_net_http_Request_pat"`
-	OffNetHttpPatternStr        *ebpf.Variable `ebpf:"off_net_http_pattern_str"`
 	OffNetHttpResponseReq       *ebpf.Variable `ebpf:"off_net_http_response_req"`
 	OffNetHttpResponseStatus    *ebpf.Variable `ebpf:"off_net_http_response_status"`
 	OffNetUrlURL_Path           *ebpf.Variable `ebpf:"off_net_url_URL_Path"`
@@ -439,6 +472,7 @@ type probeVariables struct {
 	TracecontextOff             *ebpf.Variable `ebpf:"tracecontext_off"`
 	UnusedEventKind             *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedProbeCounter          *ebpf.Variable `ebpf:"unused_probe_counter"`
+	UnusedRouteSource           *ebpf.Variable `ebpf:"unused_route_source"`
 	UnusedServerEvent           *ebpf.Variable `ebpf:"unused_server_event"`
 }
 
@@ -446,6 +480,7 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
+	UprobeNetHttpServeMuxFindHandlerRet     *ebpf.Program `ebpf:"uprobe_net_http_ServeMux_findHandler_ret"`
 	UprobeNetHttpServerHandlerServeHTTP     *ebpf.Program `ebpf:"uprobe_net_http_serverHandler_ServeHTTP"`
 	UprobeNetHttpServerHandlerServeHTTP_ret *ebpf.Program `ebpf:"uprobe_net_http_serverHandler_ServeHTTP_ret"`
 	UprobeRuntimeRecovery                   *ebpf.Program `ebpf:"uprobe_runtime_recovery"`
@@ -453,6 +488,7 @@ type probePrograms struct {
 
 func (p *probePrograms) Close() error {
 	return _ProbeClose(
+		p.UprobeNetHttpServeMuxFindHandlerRet,
 		p.UprobeNetHttpServerHandlerServeHTTP,
 		p.UprobeNetHttpServerHandlerServeHTTP_ret,
 		p.UprobeRuntimeRecovery,

@@ -10,7 +10,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -41,9 +40,6 @@ var Fields = []offsets.Field{
 // panic it recovers at gp._panic (Go 1.21 unlinks it before).
 var panicAtRecovery = offsets.Version{Major: 1, Minor: 22}
 
-// optional fields: ServeMux patterns (http.route) arrived in Go 1.22.
-var optional = []offsets.Field{"net/http.Request.pat", "net/http.pattern.str"}
-
 // New declares the server probe; sink receives each finished span on the
 // agent's event goroutine, and must copy the attributes it keeps.
 func New(sink func(exporter.Span)) *probe.Probe {
@@ -60,9 +56,16 @@ func New(sink func(exporter.Span)) *probe.Probe {
 			// A handler's panic that net/http recovers ends its request.
 			Symbol: "runtime.recovery",
 			Entry:  "uprobe_runtime_recovery",
+		}, {
+			// Each ServeMux a request passes tells the pattern it chose
+			// (Go 1.22 on); routers have probes of their own.
+			Symbol:   "net/http.(*ServeMux).findHandler",
+			Return:   "uprobe_net_http_ServeMux_findHandler_ret",
+			Optional: true,
 		}},
 		Fields:     slices.Concat(propagation.Fields, propagation.ContextFields, Fields),
-		Optional:   slices.Concat(optional, offsets.TypeKindFields),
+		Optional:   offsets.TypeKindFields,
+		Shared:     RouteMaps,
 		ReadFields: offsets.TypeFields,
 		Consts: func(bin *offsets.Binary) map[string]any {
 			c := header.Consts(bin)
@@ -87,11 +90,12 @@ func New(sink func(exporter.Span)) *probe.Probe {
 
 // event is what the server probe reports, free of BPF types.
 type event struct {
-	base                                                span.Base
-	method, proto, path, query, host, remoteAddr, route string
-	userAgent, traceState                               string
-	tls                                                 bool
-	status                                              int
+	base                                         span.Base
+	method, proto, path, query, host, remoteAddr string
+	route                                        string // http.route, "" when no router told
+	userAgent, traceState                        string
+	tls                                          bool
+	status                                       int
 	// panicked: the handler panicked (net/http recovered); panicType is
 	// the panic value's type, "" when unknown.
 	panicked  bool
@@ -113,7 +117,7 @@ func panicType(t *probe.Target, desc uint64) string {
 
 func decode(ev *probeServerEvent, strs *span.Strings) event {
 	s, h := ev.R.Span, ev.R.Headers
-	return event{
+	e := event{
 		base: span.Base{
 			StartNs: s.StartNs, EndNs: s.EndNs, TraceID: s.Sc.TraceId, SpanID: s.Sc.SpanId,
 			Flags: s.Sc.Flags, Parent: s.ParentSpanId, ParentRemote: s.ParentRemote != 0,
@@ -124,17 +128,20 @@ func decode(ev *probeServerEvent, strs *span.Strings) event {
 		query:      strs.Str(ev.Query.Len, ev.Query.S[:]),
 		host:       strs.Str(ev.Host.Len, ev.Host.S[:]),
 		remoteAddr: strs.Str(ev.RemoteAddr.Len, ev.RemoteAddr.S[:]),
-		route:      strs.Str(ev.Route.Len, ev.Route.S[:]),
 		userAgent:  strs.Str(h.UserAgent.Len, h.UserAgent.S[:]),
 		traceState: strs.Str(h.W3c.Tracestate.Len, h.W3c.Tracestate.S[:]),
 		tls:        ev.Tls != 0,
 		status:     int(ev.Status),
 		panicked:   ev.Panicked != 0,
 	}
+	if chain, n, ok := routeChain(&ev.Route, strs); ok {
+		e.route = httpRoute(chain[:n], e.path, strs)
+	}
+	return e
 }
 
 // attrCap fits every attribute a span can have.
-const attrCap = 14
+const attrCap = 16
 
 // toSpan applies the HTTP server semantic conventions; strs interns the
 // strings it makes (nil: no interning). The attributes are built in buf
@@ -149,17 +156,24 @@ func toSpan(e event, clock probe.Clock, strs *span.Strings, buf []attribute.KeyV
 	if e.query != "" {
 		attrs = append(attrs, attribute.String("url.query", httpconv.RedactQuery(e.query)))
 	}
-	if route := Route(e.route); route != "" {
-		attrs = append(attrs, attribute.String("http.route", route))
-		name = strs.Join(name, " ", route)
+	if e.route != "" {
+		attrs = append(attrs, attribute.String("http.route", e.route))
+		name = strs.Join(name, " ", e.route)
 	}
 	if host, port := httpconv.HostPort(e.host, scheme); host != "" {
 		attrs = append(attrs, attribute.String("server.address", host), attribute.Int("server.port", port))
 	}
+	// RemoteAddr is the connection's peer (network.peer.*) and, with no
+	// proxy header read, the best known client (client.*).
 	if host, port, err := net.SplitHostPort(e.remoteAddr); err == nil {
 		attrs = append(attrs, attribute.String("client.address", host))
-		if p, err := strconv.Atoi(port); err == nil {
+		p, perr := strconv.Atoi(port)
+		if perr == nil {
 			attrs = append(attrs, attribute.Int("client.port", p))
+		}
+		attrs = append(attrs, attribute.String("network.peer.address", host))
+		if perr == nil {
+			attrs = append(attrs, attribute.Int("network.peer.port", p))
 		}
 	}
 	if v := httpconv.ProtocolVersion(e.proto); v != "" {
@@ -190,17 +204,4 @@ func toSpan(e event, clock probe.Clock, strs *span.Strings, buf []attribute.KeyV
 	s.Attributes = attrs
 	s.TraceState = e.traceState
 	return s
-}
-
-// Route turns a ServeMux pattern ("[METHOD ][HOST]/PATH") into http.route,
-// the path template: "GET example.com/items/{id}" -> "/items/{id}". The
-// method ends at the first space or tab, which a path may also contain.
-func Route(pattern string) string {
-	if i := strings.IndexAny(pattern, " \t"); i >= 0 && !strings.Contains(pattern[:i], "/") {
-		pattern = strings.TrimLeft(pattern[i+1:], " \t")
-	}
-	if i := strings.IndexByte(pattern, '/'); i >= 0 {
-		return pattern[i:]
-	}
-	return ""
 }

@@ -15,41 +15,6 @@ import (
 	"github.com/glsotel/glsotel/instrumentation/probe"
 )
 
-func TestRoute(t *testing.T) {
-	tests := []struct{ pattern, want string }{
-		{"GET /items/{id}", "/items/{id}"},
-		{"/items/{id}", "/items/{id}"},
-		{"example.com/x", "/x"},
-		{"GET example.com/a/{b...}", "/a/{b...}"},
-		{"POST  /x", "/x"},
-		{"GET /{$}", "/{$}"},
-		{"/", "/"},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := Route(tt.pattern); got != tt.want {
-			t.Errorf("Route(%q) = %q, want %q", tt.pattern, got, tt.want)
-		}
-	}
-}
-
-// ServeMux separates the method from the rest of a pattern with a space or
-// a tab, and a path may contain spaces (HandleFunc("GET\t/a b", h) is valid
-// and matches "/a b").
-func TestRouteTabSeparator(t *testing.T) {
-	tests := []struct{ pattern, want string }{
-		{"GET\t/x", "/x"},
-		{"GET\t/a b", "/a b"},
-		{"/a b", "/a b"},
-		{"GET \t/a b", "/a b"},
-	}
-	for _, tt := range tests {
-		if got := Route(tt.pattern); got != tt.want {
-			t.Errorf("Route(%q) = %q, want %q", tt.pattern, got, tt.want)
-		}
-	}
-}
-
 // request is a plain HTTP/1.1 request; mod changes it per case.
 func request(mod func(*event)) event {
 	e := event{
@@ -71,6 +36,8 @@ var requestAttrs = spantest.Attrs{
 	"server.port":               8080,
 	"client.address":            "10.0.0.1",
 	"client.port":               54321,
+	"network.peer.address":      "10.0.0.1",
+	"network.peer.port":         54321,
 	"network.protocol.version":  "1.1",
 	"http.response.status_code": 200,
 }
@@ -97,12 +64,12 @@ func TestToSpanAttributes(t *testing.T) {
 			over: spantest.Attrs{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"},
 		},
 		{
-			desc: "route", mod: func(e *event) { e.route = "GET /items/{id}" }, wantName: "GET /items/{id}",
+			desc: "route", mod: func(e *event) { e.route = "/items/{id}" }, wantName: "GET /items/{id}",
 			over: spantest.Attrs{"http.route": "/items/{id}"},
 		},
 		{
-			desc: "route with host and wildcard",
-			mod:  func(e *event) { e.route = "GET example.com/items/{rest...}" }, wantName: "GET /items/{rest...}",
+			desc: "wildcard route",
+			mod:  func(e *event) { e.route = "/items/{rest...}" }, wantName: "GET /items/{rest...}",
 			over: spantest.Attrs{"http.route": "/items/{rest...}"},
 		},
 		{
@@ -152,7 +119,10 @@ func TestToSpanAttributes(t *testing.T) {
 		{
 			desc: "IPv6 host and peer",
 			mod:  func(e *event) { e.host, e.remoteAddr = "[::1]:8443", "[2001:db8::1]:40000" }, wantName: "GET",
-			over: spantest.Attrs{"server.address": "::1", "server.port": 8443, "client.address": "2001:db8::1", "client.port": 40000},
+			over: spantest.Attrs{
+				"server.address": "::1", "server.port": 8443, "client.address": "2001:db8::1", "client.port": 40000,
+				"network.peer.address": "2001:db8::1", "network.peer.port": 40000,
+			},
 		},
 		{
 			desc: "IPv6 host without port, TLS",
@@ -165,7 +135,11 @@ func TestToSpanAttributes(t *testing.T) {
 		},
 		{
 			desc: "remote address without port", mod: func(e *event) { e.remoteAddr = "@" }, wantName: "GET",
-			over: spantest.Attrs{"client.address": nil, "client.port": nil},
+			over: spantest.Attrs{"client.address": nil, "client.port": nil, "network.peer.address": nil, "network.peer.port": nil},
+		},
+		{
+			desc: "remote port not a number", mod: func(e *event) { e.remoteAddr = "10.0.0.1:x" }, wantName: "GET",
+			over: spantest.Attrs{"client.port": nil, "network.peer.port": nil},
 		},
 		{
 			desc: "no status (HTTP/2, hijacked)", mod: func(e *event) { e.status = 0 }, wantName: "GET",
@@ -189,7 +163,7 @@ func TestToSpanAttributes(t *testing.T) {
 		},
 		{
 			desc: "503 over TLS with route",
-			mod:  func(e *event) { e.status, e.tls, e.route = 503, true, "GET /items/{id}" }, wantName: "GET /items/{id}",
+			mod:  func(e *event) { e.status, e.tls, e.route = 503, true, "/items/{id}" }, wantName: "GET /items/{id}",
 			wantStatus: codes.Error,
 			over: spantest.Attrs{
 				"http.response.status_code": 503, "error.type": "503",
@@ -201,7 +175,8 @@ func TestToSpanAttributes(t *testing.T) {
 			mod:  func(e *event) { *e = event{} }, wantName: "GET",
 			over: spantest.Attrs{
 				"url.path": "", "server.address": nil, "server.port": nil, "client.address": nil,
-				"client.port": nil, "network.protocol.version": nil, "http.response.status_code": nil,
+				"client.port": nil, "network.peer.address": nil, "network.peer.port": nil,
+				"network.protocol.version": nil, "http.response.status_code": nil,
 			},
 		},
 	}
@@ -219,6 +194,18 @@ func TestToSpanAttributes(t *testing.T) {
 			}
 			spantest.Check(t, s.Attributes, requestAttrs.With(tt.over))
 		})
+	}
+}
+
+// TestToSpanAttrCap: the span with every attribute fits attrCap, so the
+// reused buffer never grows.
+func TestToSpanAttrCap(t *testing.T) {
+	e := request(func(e *event) {
+		e.method, e.query, e.route, e.userAgent, e.status = "PURGE", "q=1", "/items/{id}", "curl/8.5.0", 503
+	})
+	s := toSpan(e, probe.Clock{}, nil, nil)
+	if len(s.Attributes) != attrCap || cap(s.Attributes) != attrCap {
+		t.Errorf("%d attributes in a buffer of %d, want both %d: %v", len(s.Attributes), cap(s.Attributes), attrCap, s.Attributes)
 	}
 }
 
@@ -274,6 +261,13 @@ func TestToSpanRedactsQuery(t *testing.T) {
 	})
 	got := spantest.Map(t, toSpan(e, probe.Clock{}, nil, nil).Attributes)["url.query"]
 	want := "q=otel&AWSAccessKeyId=REDACTED&Signature=REDACTED&sig=REDACTED&X-Goog-Signature=REDACTED"
+	if got != want {
+		t.Errorf("url.query = %q, want %q", got, want)
+	}
+	// v1.42 on: SigV4's X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token.
+	e.query = "X-Amz-Credential=AKIA%2Fx&X-Amz-Date=1&X-Amz-Security-Token=t&X-Amz-Signature=s"
+	got = spantest.Map(t, toSpan(e, probe.Clock{}, nil, nil).Attributes)["url.query"]
+	want = "X-Amz-Credential=REDACTED&X-Amz-Date=1&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED"
 	if got != want {
 		t.Errorf("url.query = %q, want %q", got, want)
 	}

@@ -1,0 +1,3 @@
+module muxsvc
+
+go 1.22
