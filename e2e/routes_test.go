@@ -42,6 +42,7 @@ var routeApps = []struct {
 		{"GET", "/static/css/site.css", "/static/"},
 		{"GET", "/nope", ""},
 		{"GET", "/api/v1/nope", ""},
+		{"GET", "/timed/3", "/timed/{id}"},
 	}},
 	{"chisvc", true, []routeCase{
 		{"GET", "/", "/"},

@@ -3,7 +3,8 @@
 // replaces the request (r.WithContext), one also behind http.StripPrefix.
 // The outer mux sets its pattern on the request it was given, the inner
 // ones on copies: the agent's http.route must name the pattern of the
-// innermost mux, whole.
+// innermost mux, whole, also where the inner mux runs on a goroutine the
+// request's started (http.TimeoutHandler).
 //
 //	muxsvc serve ADDR   serve until GET /quit; prints "listening HOST:PORT"
 package main
@@ -58,7 +59,13 @@ func main() {
 	api.HandleFunc("POST /items", ok)
 	api.HandleFunc("GET /files/{path...}", ok)
 
+	// /timed/...: http.TimeoutHandler runs the inner mux on a goroutine
+	// of its own.
+	timed := http.NewServeMux()
+	timed.HandleFunc("GET /timed/{id}", ok)
+
 	outer := http.NewServeMux()
+	outer.Handle("/timed/", http.TimeoutHandler(timed, 10*time.Second, "timeout"))
 	outer.HandleFunc("GET /{$}", ok)
 	outer.Handle("/users/", withValue(users))
 	outer.Handle("/api/v1/", http.StripPrefix("/api/v1", withValue(api)))
