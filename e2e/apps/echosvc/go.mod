@@ -5,6 +5,7 @@ go 1.26.0
 require github.com/labstack/echo/v4 v4.16.5
 
 require (
+	appmain v0.0.0
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
@@ -15,3 +16,5 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 )
+
+replace appmain => ../appmain

@@ -5,6 +5,7 @@ go 1.25.0
 require github.com/gin-gonic/gin v1.12.0
 
 require (
+	appmain v0.0.0
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect
@@ -35,3 +36,5 @@ require (
 	golang.org/x/text v0.34.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )
+
+replace appmain => ../appmain

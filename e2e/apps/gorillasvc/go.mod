@@ -2,4 +2,9 @@ module gorillasvc
 
 go 1.22
 
-require github.com/gorilla/mux v1.8.1
+require (
+	appmain v0.0.0
+	github.com/gorilla/mux v1.8.1
+)
+
+replace appmain => ../appmain

@@ -7,45 +7,15 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"time"
-
 	"github.com/gorilla/mux"
+
+	"appmain"
 )
 
-type key struct{}
-
-func withValue(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key{}, r.URL.Path)))
-	})
-}
-
-func ok(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }
-
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "serve" {
-		fmt.Fprintln(os.Stderr, "usage: gorillasvc serve [ADDR]")
-		os.Exit(2)
-	}
-	addr := "127.0.0.1:0"
-	if len(os.Args) > 2 {
-		addr = os.Args[2]
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gorillasvc:", err)
-		os.Exit(1)
-	}
-	quit := make(chan struct{})
-
+	ok := appmain.OK
 	r := mux.NewRouter()
-	r.Use(withValue)
+	r.Use(appmain.Middleware)
 	r.HandleFunc("/", ok).Methods("GET")
 	r.HandleFunc("/users/{id}", ok).Methods("GET")
 	r.HandleFunc("/users/{id}/posts/{post}", ok).Methods("GET")
@@ -53,17 +23,10 @@ func main() {
 	r.PathPrefix("/static/").HandlerFunc(ok)
 
 	api := r.PathPrefix("/api/v1").Subrouter()
-	api.Use(withValue)
+	api.Use(appmain.Middleware)
 	api.HandleFunc("/items/{id:[0-9]+}", ok).Methods("GET")
 	api.HandleFunc("/items", ok).Methods("POST")
 	orders := api.PathPrefix("/orders").Subrouter()
 	orders.HandleFunc("/{order}/lines/{line}", ok).Methods("GET")
-
-	r.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "bye\n")
-		go func() { time.Sleep(50 * time.Millisecond); close(quit) }()
-	})
-	go http.Serve(ln, r)
-	fmt.Println("listening", ln.Addr())
-	<-quit
+	appmain.Serve("gorillasvc", r)
 }

@@ -10,43 +10,14 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
 	"time"
+
+	"appmain"
 )
 
-type key struct{}
-
-// withValue is middleware as applications write it: the next handler gets
-// a copy of the request.
-func withValue(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key{}, r.URL.Path)))
-	})
-}
-
-func ok(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }
-
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "serve" {
-		fmt.Fprintln(os.Stderr, "usage: muxsvc serve [ADDR]")
-		os.Exit(2)
-	}
-	addr := "127.0.0.1:0"
-	if len(os.Args) > 2 {
-		addr = os.Args[2]
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "muxsvc:", err)
-		os.Exit(1)
-	}
-	quit := make(chan struct{})
-
+	ok := appmain.OK
 	// /users/...: full patterns, mounted on the outer mux's subtree.
 	users := http.NewServeMux()
 	users.HandleFunc("GET /users/{id}", ok)
@@ -67,14 +38,8 @@ func main() {
 	outer := http.NewServeMux()
 	outer.Handle("/timed/", http.TimeoutHandler(timed, 10*time.Second, "timeout"))
 	outer.HandleFunc("GET /{$}", ok)
-	outer.Handle("/users/", withValue(users))
-	outer.Handle("/api/v1/", http.StripPrefix("/api/v1", withValue(api)))
+	outer.Handle("/users/", appmain.Middleware(users))
+	outer.Handle("/api/v1/", http.StripPrefix("/api/v1", appmain.Middleware(api)))
 	outer.HandleFunc("GET /static/", ok)
-	outer.HandleFunc("GET /quit", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "bye\n")
-		go func() { time.Sleep(50 * time.Millisecond); close(quit) }()
-	})
-	go http.Serve(ln, outer)
-	fmt.Println("listening", ln.Addr())
-	<-quit
+	appmain.Serve("muxsvc", outer)
 }

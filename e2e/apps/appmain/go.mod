@@ -1,0 +1,3 @@
+module appmain
+
+go 1.22
