@@ -111,13 +111,16 @@ VMTEST_E2E := '^(TestCrossProcessPropagation|TestInjectionTLS|TestInspect|TestCl
 vmtest-e2e:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && mkdir "$$tmp/prebuilt" && \
 	CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/glsotel" ./cmd/glsotel && \
-	for app in chain gls; do (cd e2e/apps/$$app && CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/$$app" .) || exit 1; done && \
+	for app in chain gls muxsvc chisvc gorillasvc ginsvc echosvc; do (cd e2e/apps/$$app && CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/$$app" .) || exit 1; done && \
 	CGO_ENABLED=0 $(GO) test -c -o "$$tmp/e2e.test" ./e2e && \
 	fail=0 && for p in $(VMTEST_INJECT); do \
 		echo "=== vmtest: e2e with GLSOTEL_INJECT=$$p"; \
 		VMTEST_KERNELS="$(VMTEST_KERNELS)" scripts/vmtest/run-matrix -f "$$tmp/prebuilt" -e GLSOTEL_TEST_PREBUILT=/work/prebuilt \
 			-e GLSOTEL_E2E_INJECT=$$p -e GLSOTEL_INJECT=$$p -- "$$tmp/e2e.test" -test.v -test.run $(VMTEST_E2E) || fail=1; \
 	done && \
+	echo "=== vmtest: routes (the router probes' programs)" && \
+	VMTEST_KERNELS="$(VMTEST_KERNELS)" scripts/vmtest/run-matrix -f "$$tmp/prebuilt" -e GLSOTEL_TEST_PREBUILT=/work/prebuilt \
+		-- "$$tmp/e2e.test" -test.v -test.run '^TestRoutes$$' || fail=1; \
 	echo "=== vmtest: e2e on the host kernel $$(uname -r)" && \
 	(cd e2e && GLSOTEL_TEST_PREBUILT="$$tmp/prebuilt" "$$tmp/e2e.test" -test.v -test.run $(VMTEST_E2E)) || fail=1; \
 	exit $$fail
