@@ -163,8 +163,8 @@ func checkWorkTree(t *testing.T, spans []otlptest.Span, root otlptest.Span, id s
 	want := map[string]any{
 		"http.request.method": "GET", "url.scheme": "http", "url.path": "/work", "url.query": "id=" + id,
 		"http.route": "/work", "http.response.status_code": int64(200), "server.address": "127.0.0.1",
-		"server.port": port, "client.address": "127.0.0.1", "network.protocol.version": "1.1",
-		"user_agent.original": userAgent,
+		"server.port": port, "client.address": "127.0.0.1", "network.peer.address": "127.0.0.1",
+		"network.protocol.version": "1.1", "user_agent.original": userAgent,
 	}
 	if root.Name != "GET /work" || !hasAttrs(root.Attrs, want) {
 		t.Errorf("request %s: server span %q attrs %v, want %v", id, root.Name, root.Attrs, want)

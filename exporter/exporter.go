@@ -147,8 +147,10 @@ func newResource(cfg Config, t Target) *resource.Resource {
 	return resource.NewWithAttributes(semconv.SchemaURL, attrs...)
 }
 
-// scope names the instrumentation in every exported span.
-var scope = instrumentation.Scope{Name: "github.com/glsotel/glsotel"}
+// scope names the instrumentation in every exported span; its schema URL
+// is the semantic conventions the probes' attributes follow (the
+// resource's).
+var scope = instrumentation.Scope{Name: "github.com/glsotel/glsotel", SchemaURL: semconv.SchemaURL}
 
 // Export queues a finished span; unsampled spans are dropped here. It never
 // blocks: when the queue is full the span is dropped and counted. s is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,6 +88,42 @@ func TestBatcherRequests(t *testing.T) {
 	}
 	if n := b.acct.exported.Load(); n != 5 {
 		t.Errorf("%d spans counted exported, want 5", n)
+	}
+}
+
+// TestScopeSchemaURL: the instrumentation scope carries the semantic
+// conventions' schema URL its spans' attributes follow, the resource's,
+// in the batcher's requests and in what the SDK's exporters are given.
+func TestScopeSchemaURL(t *testing.T) {
+	res := newResource(Config{ServiceName: "users"}, target)
+	want := res.SchemaURL()
+	if !strings.HasPrefix(want, "https://opentelemetry.io/schemas/1.") {
+		t.Fatalf("resource schema URL %q", want)
+	}
+	got := &captureClient{}
+	b := newBatcher(got, &accounting{limit: 1}, res, Config{BatchMaxQueueSize: 1, BatchMaxExportSize: 1, BatchScheduleDelay: time.Hour, BatchExportTimeout: time.Minute})
+	b.add(benchSpan(1))
+	if err := b.shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.got) != 1 {
+		t.Fatalf("%d requests, want 1", len(got.got))
+	}
+	for name, raw := range map[string][]byte{"batcher": got.got[0], "SDK": sdkRequest(t, []Span{benchSpan(1)}, res)} {
+		rs := decode(t, raw)
+		if rs.SchemaUrl != want {
+			t.Errorf("%s: ResourceSpans schema_url %q, want %q", name, rs.SchemaUrl, want)
+		}
+		if len(rs.ScopeSpans) != 1 {
+			t.Fatalf("%s: %d ScopeSpans, want 1", name, len(rs.ScopeSpans))
+		}
+		ss := rs.ScopeSpans[0]
+		if ss.SchemaUrl != want {
+			t.Errorf("%s: ScopeSpans schema_url %q, want %q", name, ss.SchemaUrl, want)
+		}
+		if n := ss.GetScope().GetName(); n != "github.com/glsotel/glsotel" {
+			t.Errorf("%s: scope name %q", name, n)
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package sql
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -147,6 +149,146 @@ func TestToSpan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The e2e apps of OpenTelemetry Go's auto-instrumentation run these on
+// SQLite (mattn/go-sqlite3): a multi-line CREATE and an INSERT into a
+// single-quoted table name, which SQLite takes for an identifier there.
+func TestToSpanSQLiteStatements(t *testing.T) {
+	sqlite := database{system: "sqlite"}
+	for _, tt := range []struct{ text, name, op, coll string }{
+		{
+			"CREATE TABLE contacts (\n\t\t\t\t\t\t\tcontact_id INTEGER PRIMARY KEY,\n\t\t\t\t\t\t\tfirst_name TEXT NOT NULL,\n\t\t\t\t\t\t\tphone TEXT NOT NULL UNIQUE);",
+			"CREATE contacts", "CREATE", "contacts",
+		},
+		{
+			"INSERT INTO 'contacts'\n\t\t\t\t\t\t('first_name', 'last_name', 'email', 'phone') VALUES\n\t\t\t\t\t\t('Moshe', 'Levi', 'moshe@gmail.com', '052-1234567');",
+			"INSERT contacts", "INSERT", "contacts",
+		},
+		{"SELECT * FROM 'contacts'", "SELECT contacts", "SELECT", "contacts"},
+		{"UPDATE 'contacts' SET 'name' = ? WHERE id = ?", "UPDATE contacts", "UPDATE", "contacts"},
+		{"DELETE FROM 'contacts' WHERE id = ?", "DELETE contacts", "DELETE", "contacts"},
+		{"SELECT * FROM 'main'.'contacts' 'c'", "SELECT main.contacts", "SELECT", "main.contacts"},
+		{"INSERT INTO 'it''s' VALUES (1)", "INSERT it's", "INSERT", "it's"},
+		{"INSERT INTO 'contacts VALUES (1)", "INSERT", "INSERT", ""}, // unclosed: no name
+		{"INSERT INTO X'00' VALUES (1)", "INSERT", "INSERT", ""},     // a blob is no name
+	} {
+		s := toSpan(call(opExec, tt.text, nil), sqlite, QueryTextRaw, probe.Clock{}, nil)
+		want := spantest.Attrs{"db.system.name": "sqlite", "db.operation.name": tt.op, "db.query.text": tt.text}
+		if tt.coll != "" {
+			want["db.collection.name"] = tt.coll
+		}
+		if s.Name != tt.name {
+			t.Errorf("%q: name %q, want %q", tt.text, s.Name, tt.name)
+		}
+		spantest.Check(t, s.Attributes, want)
+	}
+}
+
+// TestToSpanStatementSweep: whatever blanks and comments come before a
+// statement and between its words, and however its table is quoted, the
+// span is named "OPERATION table" with db.operation.name and
+// db.collection.name set, and db.query.text (raw) is the text as written.
+func TestToSpanStatementSweep(t *testing.T) {
+	// Quoting styles, by the systems that take them for identifiers.
+	type quoting struct {
+		open, close string
+		systems     []string
+	}
+	everywhere := []string{"postgresql", "mysql", "sqlite", "microsoft.sql_server", "oracle.db", "clickhouse", "other_sql"}
+	quotings := []quoting{
+		{"", "", everywhere},
+		{`"`, `"`, []string{"postgresql", "sqlite", "microsoft.sql_server", "oracle.db", "clickhouse", "other_sql"}},
+		{"`", "`", []string{"mysql", "sqlite", "clickhouse"}},
+		{"[", "]", []string{"sqlite", "microsoft.sql_server"}},
+		{"'", "'", []string{"sqlite"}},
+	}
+	// Statements: %s is the table; op is db.operation.name.
+	stmts := []struct{ op, text string }{
+		{"SELECT", "SELECT id,\n\tname FROM %s WHERE id = ?"},
+		{"SELECT", "select * from %s"},
+		{"INSERT", "INSERT INTO %s\n\t\t(a, b) VALUES\n\t\t(?, ?);"},
+		{"INSERT", "insert into %s values (1)"},
+		{"UPDATE", "UPDATE %s SET a = ? WHERE id = ?"},
+		{"DELETE", "DELETE FROM %s WHERE id = ?"},
+		{"CREATE", "CREATE TABLE %s (\n\tid INTEGER PRIMARY KEY,\n\tname TEXT NOT NULL\n);"},
+		{"CREATE", "CREATE TABLE IF NOT EXISTS %s (id int)"},
+		{"DROP", "DROP TABLE IF EXISTS %s"},
+		{"ALTER", "ALTER TABLE %s ADD COLUMN c int"},
+		{"SELECT", "WITH x AS (SELECT 1) SELECT * FROM %s"},
+	}
+	// Blanks and comments, put together at random before the statement
+	// and between its words.
+	fillers := []string{
+		" ", "  ", "\t", "\n", "\r\n", "\n\t\t", "\f", "\v",
+		"-- comment\n", "--\n", "-- SELECT x FROM y\n", "-- it's\r\n",
+		"/* comment */", "/**/", "/* multi\n * line\n */", "/* FROM other */", "/* 'x' */",
+	}
+	rng := rand.New(rand.NewPCG(19, 5))
+	filler := func(min int) string {
+		var b strings.Builder
+		for n := min + rng.IntN(4); n > 0; n-- {
+			f := fillers[rng.IntN(len(fillers))]
+			if strings.HasPrefix(f, "/*") && rng.IntN(2) == 0 {
+				f = " " + f + " "
+			}
+			b.WriteString(f)
+		}
+		return b.String()
+	}
+	// spaced replaces each single space between words by blanks and
+	// comments, so a comment never ends up glued inside a word.
+	spaced := func(text string) string {
+		parts := strings.Split(text, " ")
+		var b strings.Builder
+		for i, p := range parts {
+			if i > 0 {
+				if rng.IntN(3) == 0 {
+					b.WriteString(" ")
+				} else {
+					b.WriteString(filler(1))
+				}
+			}
+			b.WriteString(p)
+		}
+		return b.String()
+	}
+	n := 0
+	for _, q := range quotings {
+		for _, sys := range q.systems {
+			// A statement cache per mode, as an agent has one mode.
+			dbs := map[QueryText]database{
+				QueryTextRaw:       {system: sys, stmts: map[string]stmt{}},
+				QueryTextSanitized: {system: sys, stmts: map[string]stmt{}},
+			}
+			for _, table := range []struct{ written, want string }{
+				{q.open + "contacts" + q.close, "contacts"},
+				{q.open + "main" + q.close + "." + q.open + "contacts" + q.close, "main.contacts"},
+			} {
+				for _, st := range stmts {
+					for range 8 {
+						text := filler(0) + spaced(fmt.Sprintf(st.text, table.written))
+						if sys == "mysql" && rng.IntN(4) == 0 {
+							text = "# mysql comment\n" + text
+						}
+						n++
+						// Raw: the text as written; sanitized: blanks kept,
+						// comments and literals gone.
+						for mode, wantText := range map[QueryText]string{QueryTextRaw: text, QueryTextSanitized: sqlconv.Sanitize(text, sys)} {
+							s := toSpan(call(opExec, text, nil), dbs[mode], mode, probe.Clock{}, nil)
+							want := st.op + " " + table.want
+							got := spantest.Map(t, s.Attributes)
+							if s.Name != want || got["db.operation.name"] != st.op || got["db.collection.name"] != table.want || got["db.query.text"] != wantText {
+								t.Errorf("%s %s %q:\nname %q, db.operation.name %v, db.collection.name %v, db.query.text %q; want %q, %q, %q, %q",
+									sys, mode, text, s.Name, got["db.operation.name"], got["db.collection.name"], got["db.query.text"], want, st.op, table.want, wantText)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d statements", n)
 }
 
 // statement never leaves half a UTF-8 sequence at a cut, whatever the cut.

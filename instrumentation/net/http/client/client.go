@@ -187,8 +187,9 @@ func (c urlCache) full(e event) string {
 	return u
 }
 
-// FullURL builds url.full without credentials (the probe never reads
-// URL.User) and with sensitive query values redacted.
+// FullURL builds url.full with sensitive query values redacted. The probe
+// reads neither URL.User nor URL.Fragment, so a URL's user info (which
+// semconv wants as REDACTED:REDACTED@) and #fragment are left out.
 func FullURL(scheme, host, path, rawQuery string) string {
 	u := url.URL{Scheme: scheme, Host: host, Path: path}
 	s := u.String()

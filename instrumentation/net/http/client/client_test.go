@@ -40,6 +40,15 @@ func TestFullURL(t *testing.T) {
 		{"https", "example.com", "/", "sig=", "https://example.com/?sig=REDACTED"},
 		// Only these exact keys: similar names are left alone.
 		{"https", "example.com", "/", "signature=x&mysig=y", "https://example.com/?signature=x&mysig=y"},
+		// SigV4 presigned URLs (semconv v1.42 on lists these; still redacted
+		// under v1.37's "sensitive content SHOULD be scrubbed").
+		{
+			"https", "b.s3.amazonaws.com", "/k", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-Security-Token=tok&X-Amz-SignedHeaders=host&X-Amz-Signature=abcd",
+			"https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-Security-Token=REDACTED&X-Amz-SignedHeaders=host&X-Amz-Signature=REDACTED",
+		},
+		// Matching is case-sensitive, on the key as a server decodes it.
+		{"https", "example.com", "/", "x-amz-signature=a&SIG=b", "https://example.com/?x-amz-signature=a&SIG=b"},
+		{"https", "example.com", "/", "X%2DAmz%2DSignature=a&si%67=b", "https://example.com/?X%2DAmz%2DSignature=REDACTED&si%67=REDACTED"},
 	}
 	for _, tt := range tests {
 		if got := FullURL(tt.scheme, tt.host, tt.path, tt.rawQuery); got != tt.want {

@@ -14,6 +14,10 @@ type dialect struct {
 	brackets           bool // [name] is a quoted identifier (SQL Server, SQLite)
 	qQuotes            bool // q'[...]' strings (Oracle)
 	colonNumbers       bool // :1 is a placeholder, not ':' and a number (Oracle, SQLite)
+	// stringNames: a '...' string where only a name may stand is that
+	// name (SQLite: INSERT INTO 'contacts'). Only Summary reads it;
+	// Sanitize still hides every string.
+	stringNames bool
 }
 
 // dialectFor returns the rules for a db.system.name value.
@@ -25,7 +29,7 @@ func dialectFor(system string) dialect {
 		return dialect{nestedComments: true, dollarQuotes: true}
 	case "sqlite":
 		// SQLite's $name is a placeholder, so no dollar quotes.
-		return dialect{brackets: true, colonNumbers: true}
+		return dialect{brackets: true, colonNumbers: true, stringNames: true}
 	case "microsoft.sql_server":
 		return dialect{brackets: true}
 	case "oracle.db":

@@ -40,7 +40,8 @@ const maxNotName = len("STRAIGHT_JOIN")
 // the first keyword, upper-cased, if it is a known statement verb; else
 // both are "". The collection is set only where the statement names a
 // single table in one of these places (the name as written, schema
-// included, quotes removed from each part):
+// included, quotes removed from each part; on SQLite a '...' string
+// there is the name, as SQLite takes it):
 //
 //	SELECT ... FROM t [[AS] alias] [WHERE|GROUP|ORDER|LIMIT|OFFSET|HAVING|FOR|WINDOW|FETCH ...]
 //	INSERT|REPLACE|UPSERT [INTO] t, UPDATE t [[AS] alias] SET, DELETE FROM t,
@@ -308,6 +309,15 @@ func (p *parser) name() (string, bool) {
 	case kIdent:
 		closer := t[len(t)-1:]
 		return strings.ReplaceAll(t[1:len(t)-1], closer+closer, closer), true
+	case kString:
+		// A plain '...' (no prefix such as X'..'), closed.
+		if !p.l.d.stringNames || t[0] != '\'' {
+			return "", false
+		}
+		if end, ok := quoteEnd(t, 1, '\'', false); !ok || end != len(t) {
+			return "", false
+		}
+		return strings.ReplaceAll(t[1:len(t)-1], "''", "'"), true
 	}
 	return "", false
 }

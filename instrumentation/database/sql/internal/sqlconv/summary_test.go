@@ -62,7 +62,10 @@ func TestSummary(t *testing.T) {
 		{allSystems, "SELECT a FROM users AS", "SELECT", ""},
 		{allSystems, "SELECT 1 FROM DUAL", "SELECT", ""},
 		{allSystems, "SELECT a FROM $1", "SELECT", ""},
-		{allSystems, "SELECT a FROM 'users'", "SELECT", ""},
+		{"postgresql", "SELECT a FROM 'users'", "SELECT", ""}, // a string, not a name
+		{"mysql", "SELECT a FROM 'users'", "SELECT", ""},
+		{"microsoft.sql_server", "SELECT a FROM 'users'", "SELECT", ""},
+		{"other_sql", "SELECT a FROM 'users'", "SELECT", ""},
 		{"microsoft.sql_server", "SELECT TOP 10 * FROM @t", "SELECT", ""},
 
 		// Quoted names.
@@ -78,6 +81,23 @@ func TestSummary(t *testing.T) {
 		{"microsoft.sql_server", "SELECT * FROM [a]]b]", "SELECT", "a]b"},
 		{"sqlite", "SELECT * FROM [t]", "SELECT", "t"},
 		{"postgresql", "SELECT * FROM [t]", "SELECT", ""}, // not a name in PostgreSQL
+		// SQLite takes a '...' string where only a name may stand for it.
+		{"sqlite", "SELECT a FROM 'users'", "SELECT", "users"},
+		{"sqlite", "INSERT INTO 'contacts'\n\t('first_name', 'phone') VALUES\n\t('Moshe', '052');", "INSERT", "contacts"},
+		{"sqlite", "INSERT OR REPLACE INTO 'main'.'contacts' VALUES (1)", "INSERT", "main.contacts"},
+		{"sqlite", "UPDATE 'contacts' SET 'name' = ?", "UPDATE", "contacts"},
+		{"sqlite", "DELETE FROM 'contacts' WHERE id = 1", "DELETE", "contacts"},
+		{"sqlite", "SELECT * FROM 'main'.'contacts' 'c' WHERE 'c'.id = 1", "SELECT", "main.contacts"},
+		{"sqlite", "CREATE TABLE IF NOT EXISTS 'contacts' (id int)", "CREATE", "contacts"},
+		{"sqlite", "DROP TABLE 'contacts'", "DROP", "contacts"},
+		{"sqlite", "ALTER TABLE 'contacts' ADD COLUMN a int", "ALTER", "contacts"},
+		{"sqlite", "SELECT a FROM 'we''ird'", "SELECT", "we'ird"},
+		{"sqlite", "WITH 'x' AS (SELECT 1) SELECT * FROM x", "SELECT", ""},
+		{"sqlite", "SELECT a FROM 'users", "SELECT", ""},   // unclosed
+		{"sqlite", "SELECT a FROM 'users''", "SELECT", ""}, // unclosed
+		{"sqlite", "SELECT a FROM X'00'", "SELECT", ""},    // a blob
+		{"sqlite", "SELECT 'a' FROM users", "SELECT", "users"},
+		{"sqlite", "SELECT a FROM users WHERE b = 'c'", "SELECT", "users"},
 
 		// Comments and blanks first.
 		{allSystems, "  \n\t-- hello\n/* x */ SELECT a FROM t", "SELECT", "t"},

@@ -4,6 +4,7 @@ package httpconv
 
 import (
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,16 +66,34 @@ func ProtocolVersion(proto string) string {
 }
 
 // sensitiveParams are query parameters whose values semantic conventions
-// say to redact (url.query, url.full).
-var sensitiveParams = []string{"AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"}
+// say to redact (url.query, url.full): v1.37's list (AWSAccessKeyId,
+// Signature: SigV2) and v1.42's (the X-Amz-* of SigV4), both, since
+// either kind of presigned URL carries credentials.
+var sensitiveParams = []string{
+	"AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature",
+	"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token",
+}
+
+// sensitive: key, as a server decodes it, is a sensitive parameter
+// (case-sensitive, as semantic conventions say).
+func sensitive(key string) bool {
+	if slices.Contains(sensitiveParams, key) {
+		return true
+	}
+	if strings.IndexByte(key, '%') < 0 {
+		return false
+	}
+	k, err := url.QueryUnescape(key)
+	return err == nil && slices.Contains(sensitiveParams, k)
+}
 
 // RedactQuery replaces the values of sensitive parameters in a raw query
-// by REDACTED, keeping everything else as sent.
+// by REDACTED, keeping everything else (keys too) as sent.
 func RedactQuery(rawQuery string) string {
 	parts := strings.Split(rawQuery, "&")
 	for i, p := range parts {
 		k, _, ok := strings.Cut(p, "=")
-		if ok && slices.Contains(sensitiveParams, k) {
+		if ok && sensitive(k) {
 			parts[i] = k + "=REDACTED"
 		}
 	}
