@@ -43,7 +43,7 @@ vet:
 	cd e2e/apps/dbsvc && $(GO) vet ./...
 	cd e2e/apps/chain && $(GO) vet ./...
 	cd e2e/apps/realsvc && $(GO) vet ./...
-	for a in appmain muxsvc chisvc gorillasvc ginsvc echosvc; do (cd e2e/apps/$$a && $(GO) vet ./...) || exit 1; done
+	for a in appmain muxsvc chisvc gorillasvc ginsvc echosvc proxy; do (cd e2e/apps/$$a && $(GO) vet ./...) || exit 1; done
 	cd bench/apps/svc && $(GO) vet ./...
 
 # Rebuild every BPF object with clang (installed from Debian when missing).
@@ -107,11 +107,11 @@ $(VMTEST_PKGS:%=vmtest-%): vmtest-%:
 # sk_msg). The guest has no Go toolchain: glsotel and the fixtures are built
 # static beforehand and handed over (GLSOTEL_TEST_PREBUILT).
 VMTEST_INJECT ?= write_user sk_msg
-VMTEST_E2E := '^(TestCrossProcessPropagation|TestInjectionTLS|TestInspect|TestClientRetry|TestRequestLineLengths)$$'
+VMTEST_E2E := '^(TestCrossProcessPropagation|TestInjectionTLS|TestInspect|TestClientRetry|TestRequestLineLengths|TestReverseProxy)$$'
 vmtest-e2e:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && mkdir "$$tmp/prebuilt" && \
 	CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/glsotel" ./cmd/glsotel && \
-	for app in chain gls muxsvc chisvc gorillasvc ginsvc echosvc; do (cd e2e/apps/$$app && CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/$$app" .) || exit 1; done && \
+	for app in chain gls proxy muxsvc chisvc gorillasvc ginsvc echosvc; do (cd e2e/apps/$$app && CGO_ENABLED=0 $(GO) build -o "$$tmp/prebuilt/$$app" .) || exit 1; done && \
 	CGO_ENABLED=0 $(GO) test -c -o "$$tmp/e2e.test" ./e2e && \
 	fail=0 && for p in $(VMTEST_INJECT); do \
 		echo "=== vmtest: e2e with GLSOTEL_INJECT=$$p"; \

@@ -174,7 +174,7 @@ func checkWorkTree(t *testing.T, spans []otlptest.Span, root otlptest.Span, id s
 		u, _ := c.Attrs["url.full"].(string)
 		if c.TraceID != root.TraceID || c.Kind != tracepb.Span_SPAN_KIND_CLIENT || c.Name != "GET" ||
 			!strings.Contains(u, "/leaf?id="+id+"&from=") ||
-			!hasAttrs(c.Attrs, map[string]any{"http.request.method": "GET", "server.address": "127.0.0.1", "server.port": port, "http.response.status_code": int64(200)}) {
+			!hasAttrs(c.Attrs, map[string]any{"http.request.method": "GET", "server.address": "127.0.0.1", "server.port": port, "http.response.status_code": int64(200), "network.protocol.version": "1.1"}) {
 			t.Errorf("request %s: bad child %q %v", id, c.Name, c.Attrs)
 			continue
 		}

@@ -21,6 +21,11 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 
 /* A request line longer than this is passed through untouched. */
 #define LINE_MAX 2048
+/* A forwarded Traceparent line is looked for in this much of the message. */
+#define REPLACE_SCAN 4096
+/* "Traceparent: " and the value after it. */
+#define TP_NAME 13
+#define TP_VALUE 55
 /* After inserting, this much of the message is pulled back into one piece:
  * left in three scatter-gather pieces, a request leaves as three TCP
  * segments. */
@@ -58,7 +63,8 @@ enum inject_outcome {
 	INJECT_DONE = 0,        /* header lines inserted */
 	INJECT_NOT_REQUEST = 1, /* the message did not start with an HTTP/1.x request line */
 	INJECT_FAILED = 2,      /* the kernel refused to grow the message */
-	INJECT_OUTCOMES = 3,
+	INJECT_REPLACED = 3,    /* a forwarded traceparent's value overwritten */
+	INJECT_OUTCOMES = 4,
 };
 const enum inject_outcome *unused_inject_outcome __attribute__((unused));
 const struct inject_header *unused_inject_header __attribute__((unused));
@@ -223,11 +229,85 @@ __noinline int write_header(struct sk_msg_md *msg, const struct inject_header *h
 	return 1;
 }
 
+/* What traceparent_line looks at, and finds. */
+struct tp_scan {
+	struct sk_msg_md *msg;
+	__u32 found; /* the value's offset, 0: none */
+};
+
+/* traceparent_line checks the line that starts after byte i (bpf_loop
+ * callback: one verification for every i, no per-iteration states). Stops
+ * at the message's or the header block's end ("\r\n\r\n"). */
+static long traceparent_line(__u64 i, void *arg)
+{
+	struct tp_scan *st = arg;
+	__u8 *data = (__u8 *)(long)st->msg->data;
+	__u8 *end = (__u8 *)(long)st->msg->data_end;
+	if (i >= REPLACE_SCAN)
+		return 1;
+	__u8 *q = data + i;
+	if ((void *)(q + 1 + TP_NAME + TP_VALUE + 1) > (void *)end)
+		return 1;
+	if (q[0] != '\n')
+		return 0;
+	if (q[1] == '\r')
+		return 1;
+	if ((q[1] | 0x20) == 't' && (q[2] | 0x20) == 'r' && (q[3] | 0x20) == 'a' && (q[4] | 0x20) == 'c' &&
+	    (q[5] | 0x20) == 'e' && (q[6] | 0x20) == 'p' && (q[7] | 0x20) == 'a' && (q[8] | 0x20) == 'r' &&
+	    (q[9] | 0x20) == 'e' && (q[10] | 0x20) == 'n' && (q[11] | 0x20) == 't' && q[12] == ':' && q[13] == ' ' &&
+	    q[1 + TP_NAME + TP_VALUE] == '\r') {
+		st->found = i + 1 + TP_NAME;
+		return 1;
+	}
+	return 0;
+}
+
+/* traceparent_value returns the offset of the value of the first
+ * "Traceparent: " line (any case, a 55-byte value, then "\r\n") in the
+ * header block at the start of the pulled data, or 0. */
+static __always_inline int traceparent_value(struct sk_msg_md *msg)
+{
+	struct tp_scan st = { .msg = msg };
+	bpf_loop(REPLACE_SCAN, traceparent_line, &st, 0);
+	return st.found;
+}
+
+/* replace_value overwrites the 55 bytes at off in the pulled data with
+ * the traceparent value of h's first line. */
+__noinline int replace_value(struct sk_msg_md *msg, __u32 off, const struct inject_header *h)
+{
+	__u8 *data = (__u8 *)(long)msg->data;
+	__u8 *end = (__u8 *)(long)msg->data_end;
+	/* One register checked and used (clang would check a copy). */
+	__u64 o = off;
+	asm volatile("" : "+r"(o));
+	if (!h || o > REPLACE_SCAN + TP_NAME)
+		return 0;
+	__u8 *p = data + o;
+	for (int i = 0; i < TP_VALUE; i++) {
+		if ((void *)(p + i + 1) > (void *)end)
+			return 0;
+		p[i] = h->s[TP_NAME + i];
+	}
+	return 1;
+}
+
 static __always_inline enum inject_outcome inject(struct sk_msg_md *msg, const struct inject_header *h)
 {
 	__u32 size = msg->size, len = h->len;
 	if (len == 0 || len > INJECT_MAX)
 		return INJECT_NOT_REQUEST;
+	if (h->replace) {
+		if (bpf_msg_pull_data(msg, 0, size < REPLACE_SCAN ? size : REPLACE_SCAN, 0))
+			return INJECT_FAILED;
+		if (request_line_end(msg) <= 0)
+			return INJECT_NOT_REQUEST;
+		int at = traceparent_value(msg);
+		if (at > 0 && replace_value(msg, at, h))
+			return INJECT_REPLACED;
+		/* Not within the scan: inserted as usual, before it (receivers
+		 * take the first value). */
+	}
 	if (bpf_msg_pull_data(msg, 0, size < LINE_MAX ? size : LINE_MAX, 0))
 		return INJECT_FAILED;
 	int at = request_line_end(msg);

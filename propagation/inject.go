@@ -275,12 +275,13 @@ func (in *SockMsgInjector) track(pid int) error {
 }
 
 // Outcomes counts what became of armed messages: "injected",
-// "not_request" (no HTTP/1.x request line), "failed".
+// "not_request" (no HTTP/1.x request line), "failed", "replaced" (a
+// forwarded traceparent's value overwritten).
 func (in *SockMsgInjector) Outcomes() map[string]uint64 {
 	out := map[string]uint64{}
 	names := map[injectInjectOutcome]string{
 		injectInjectOutcomeINJECT_DONE: "injected", injectInjectOutcomeINJECT_NOT_REQUEST: "not_request",
-		injectInjectOutcomeINJECT_FAILED: "failed",
+		injectInjectOutcomeINJECT_FAILED: "failed", injectInjectOutcomeINJECT_REPLACED: "replaced",
 	}
 	for i, name := range names {
 		var per []uint64

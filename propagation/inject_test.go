@@ -2,6 +2,7 @@ package propagation
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand"
 	"net"
@@ -18,10 +19,20 @@ const testLine = "Traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba90
 // arms c's connection with the header line.
 func arm(t *testing.T, in *SockMsgInjector, c net.Conn, line string) {
 	t.Helper()
+	armReplace(t, in, c, line, false)
+}
+
+// armReplace arms c like arm; replace: the request carries a forwarded
+// traceparent whose value the line's replaces.
+func armReplace(t *testing.T, in *SockMsgInjector, c net.Conn, line string, replace bool) {
+	t.Helper()
 	l, r := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
 	k := injectInjectKey{Tgid: uint32(os.Getpid()), Lport: uint16(l.Port), Rport: uint16(r.Port)}
 	copy(k.Raddr[:], r.IP.To16())
 	h := injectInjectHeader{Len: uint32(len(line))}
+	if replace {
+		h.Replace = 1
+	}
 	copy(h.S[:], line)
 	if err := in.Armed().Put(k, h); err != nil {
 		t.Fatal(err)
@@ -245,6 +256,72 @@ func TestRequestLineSweep(t *testing.T) {
 	}
 	if out["injected"] != uint64(total) || out["not_request"] != wantNot {
 		t.Errorf("outcomes %v, want %d injected, %d not_request", out, total, wantNot)
+	}
+}
+
+// TestForwardedTraceparentReplaced: a proxy forwards the traceparent its
+// request came in with; the injector overwrites that line's value with the
+// client span's (same length: nothing moves), wherever it stands among
+// every count of header lines before it (random names and sizes) and in
+// any case, up to the scan's end (4096 bytes); beyond, or with the header
+// only in the body, it inserts its line after the request line as usual
+// and the body is left alone.
+func TestForwardedTraceparentReplaced(t *testing.T) {
+	in, err := StartSockMsgInjector(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	const scan = 4096
+	forwarded := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	ours := testLine[len("Traceparent: ") : len(testLine)-2]
+	rng := rand.New(rand.NewSource(7))
+	c, read := pair(t, "tcp4", "127.0.0.1:0")
+	names := []string{"Traceparent", "traceparent", "TRACEPARENT", "TraceParent"}
+	var replaced, inserted uint64
+	for k := 0; k <= 120; k++ {
+		line := "GET / HTTP/1.1\r\n"
+		var before strings.Builder
+		for range k {
+			name := "X-H" + strings.Repeat("a", rng.Intn(12))
+			fmt.Fprintf(&before, "%s: %s\r\n", name, strings.Repeat("v", rng.Intn(60)))
+		}
+		name := names[k%len(names)]
+		body := "\nTraceparent: " + forwarded + "\r\n"
+		head := line + before.String() + name + ": " + forwarded + "\r\nTracestate: a=b\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n"
+		req := head + body
+		var want string
+		// The value's CR within the first scan bytes.
+		if len(line+before.String())+len(name)+2+len(forwarded) < scan {
+			want = strings.Replace(head, forwarded, ours, 1) + body
+			replaced++
+		} else {
+			want = line + testLine + head[len(line):] + body
+			inserted++
+		}
+		armReplace(t, in, c, testLine, true)
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(len(want)); got != want {
+			t.Errorf("%d header lines (%d bytes) before %s: server read %.120q…, want %.120q…", k, before.Len(), name, got, want)
+		}
+	}
+	// Only in the body: not a header; inserted.
+	req := "POST /x HTTP/1.1\r\nContent-Length: 70\r\n\r\n\nTraceparent: " + forwarded + "\r\n"
+	armReplace(t, in, c, testLine, true)
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	want := "POST /x HTTP/1.1\r\n" + testLine + req[len("POST /x HTTP/1.1\r\n"):]
+	if got := read(len(want)); got != want {
+		t.Errorf("header in the body only: server read %q, want %q", got, want)
+	}
+	inserted++
+	out := in.Outcomes()
+	t.Logf("replaced %d, inserted %d (beyond %d bytes or not a header); outcomes %v", replaced, inserted, scan, out)
+	if out["replaced"] != replaced || out["injected"] != inserted {
+		t.Errorf("outcomes %v, want %d replaced, %d injected", out, replaced, inserted)
 	}
 }
 

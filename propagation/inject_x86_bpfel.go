@@ -14,9 +14,11 @@ import (
 )
 
 type injectInjectHeader struct {
-	_   structs.HostLayout
-	Len uint32
-	S   [640]uint8
+	_       structs.HostLayout
+	Len     uint32
+	Replace uint8
+	Pad     [3]uint8
+	S       [640]uint8
 }
 
 type injectInjectKey struct {
@@ -33,7 +35,8 @@ const (
 	injectInjectOutcomeINJECT_DONE        injectInjectOutcome = 0
 	injectInjectOutcomeINJECT_NOT_REQUEST injectInjectOutcome = 1
 	injectInjectOutcomeINJECT_FAILED      injectInjectOutcome = 2
-	injectInjectOutcomeINJECT_OUTCOMES    injectInjectOutcome = 3
+	injectInjectOutcomeINJECT_REPLACED    injectInjectOutcome = 3
+	injectInjectOutcomeINJECT_OUTCOMES    injectInjectOutcome = 4
 )
 
 // Names of all BPF objects in the ELF.

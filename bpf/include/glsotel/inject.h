@@ -25,6 +25,11 @@ struct inject_key {
 
 struct inject_header {
 	__u32 len;
+	/* The request carries the traceparent its trace came in with (a
+	 * proxy forwarding the headers it got): its value is overwritten
+	 * with s's, nothing is inserted. */
+	__u8 replace;
+	__u8 _pad[3];
 	__u8 s[INJECT_MAX];
 };
 

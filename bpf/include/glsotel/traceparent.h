@@ -120,6 +120,7 @@ static __always_inline void format_trace_headers(struct inject_header *h, const 
 						 int with_baggage)
 {
 	__u8 *p = h->s;
+	h->replace = 0;
 	__builtin_memcpy(p, TRACEPARENT_HEADER, sizeof(TRACEPARENT_HEADER) - 1);
 	p += sizeof(TRACEPARENT_HEADER) - 1;
 	tp_hex_encode(p, sc->trace_id, 16);

@@ -34,9 +34,11 @@ type harnessGlsKey struct {
 }
 
 type harnessInjectHeader struct {
-	_   structs.HostLayout
-	Len uint32
-	S   [640]uint8
+	_       structs.HostLayout
+	Len     uint32
+	Replace uint8
+	Pad     [3]uint8
+	S       [640]uint8
 }
 
 type harnessLookupResult struct {

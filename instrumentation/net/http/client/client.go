@@ -26,8 +26,9 @@ import (
 // Fields are the struct offsets the client probe reads.
 var Fields = []offsets.Field{
 	"net/http.Request.Method", "net/http.Request.URL", "net/http.Request.Header", "net/http.Request.ctx",
-	"net/http.Response.StatusCode",
+	"net/http.Response.StatusCode", "net/http.Response.ProtoMajor", "net/http.Response.ProtoMinor",
 	"net/url.URL.Scheme", "net/url.URL.Host", "net/url.URL.Path", "net/url.URL.RawQuery",
+	"net/url.URL.User", "net/url.URL.Fragment",
 }
 
 // SockMsgFields are what arming a connection for sk_msg injection reads:
@@ -45,7 +46,9 @@ var WriteUserFields = []offsets.Field{
 }
 
 // sharedMaps are shared by the span probe and its write-user injector.
-var sharedMaps = []string{"client_inject_headers"}
+// server_requests: a traceparent the request carries is checked against
+// the incoming one of the server request it was made for (forwarded).
+var sharedMaps = []string{"client_inject_headers", "server_requests"}
 
 // New declares the client probe; sink receives each finished span on the
 // agent's event goroutine, and must copy the attributes it keeps. inject says how requests without a traceparent
@@ -78,7 +81,7 @@ func New(sink func(exporter.Span), inject propagation.Injection) *probe.Probe {
 			if ev := probe.View[probeClientEvent](raw); ev != nil {
 				e := decode(ev, &strs)
 				if ev.ErrItab != 0 {
-					e.errType = span.ErrorType(t.Bin, ev.ErrItab)
+					e.errType = span.ErrorType(t, ev.ErrItab)
 				}
 				s := toSpan(e, t.Clock, urls, attrs)
 				attrs = s.Attributes
@@ -116,10 +119,18 @@ func WriteUser() *probe.Probe {
 
 // event is what the client probe reports, free of BPF types.
 type event struct {
-	base                                 span.Base
-	method, scheme, host, path, rawQuery string
-	status                               int
-	errType                              string // "" when the round trip returned no error
+	base span.Base
+	url  urlParts
+	// method, and the response's protocol version ("1.1", "2"; "": none)
+	method, protoVersion string
+	status               int
+	errType              string // "" when the round trip returned no error
+}
+
+// urlParts are the request URL's fields url.full is made of.
+type urlParts struct {
+	scheme, host, path, rawQuery, fragment string
+	user                                   bool // user info, which url.full redacts
 }
 
 func decode(ev *probeClientEvent, strs *span.Strings) event {
@@ -129,13 +140,34 @@ func decode(ev *probeClientEvent, strs *span.Strings) event {
 			StartNs: s.StartNs, EndNs: s.EndNs, TraceID: s.Sc.TraceId, SpanID: s.Sc.SpanId,
 			Flags: s.Sc.Flags, Parent: s.ParentSpanId, ParentRemote: s.ParentRemote != 0,
 		},
-		method:   strs.Str(ev.Method.Len, ev.Method.S[:]),
-		scheme:   strs.Str(ev.Scheme.Len, ev.Scheme.S[:]),
-		host:     strs.Str(ev.Host.Len, ev.Host.S[:]),
-		path:     strs.Str(ev.Path.Len, ev.Path.S[:]),
-		rawQuery: strs.Str(ev.Query.Len, ev.Query.S[:]),
-		status:   int(ev.Status),
+		url: urlParts{
+			scheme:   strs.Str(ev.Scheme.Len, ev.Scheme.S[:]),
+			host:     strs.Str(ev.Host.Len, ev.Host.S[:]),
+			path:     strs.Str(ev.Path.Len, ev.Path.S[:]),
+			rawQuery: strs.Str(ev.Query.Len, ev.Query.S[:]),
+			fragment: strs.Str(ev.Fragment.Len, ev.Fragment.S[:]),
+			user:     ev.User != 0,
+		},
+		method:       strs.Str(ev.Method.Len, ev.Method.S[:]),
+		protoVersion: protoVersion(ev.ProtoMajor, ev.ProtoMinor),
+		status:       int(ev.Status),
 	}
+}
+
+// protoVersion is network.protocol.version of a response's protocol
+// (major 0: no response).
+func protoVersion(major, minor uint8) string {
+	switch {
+	case major == 0:
+		return ""
+	case major == 1 && minor == 1:
+		return "1.1"
+	case major == 1 && minor == 0:
+		return "1.0"
+	case minor == 0:
+		return strconv.Itoa(int(major))
+	}
+	return strconv.Itoa(int(major)) + "." + strconv.Itoa(int(minor))
 }
 
 // toSpan applies the HTTP client semantic conventions; the attributes are
@@ -143,8 +175,11 @@ func decode(ev *probeClientEvent, strs *span.Strings) event {
 func toSpan(e event, clock probe.Clock, urls urlCache, buf []attribute.KeyValue) exporter.Span {
 	attrs, name := httpconv.Method(span.Attrs(buf, attrCap), e.method)
 	attrs = append(attrs, attribute.String("url.full", urls.full(e)))
-	if host, port := httpconv.HostPort(e.host, e.scheme); host != "" {
+	if host, port := httpconv.HostPort(e.url.host, e.url.scheme); host != "" {
 		attrs = append(attrs, attribute.String("server.address", host), attribute.Int("server.port", port))
+	}
+	if e.protoVersion != "" {
+		attrs = append(attrs, attribute.String("network.protocol.version", e.protoVersion))
 	}
 	s := e.base.Span(name, trace.SpanKindClient, clock)
 	switch {
@@ -163,38 +198,42 @@ func toSpan(e event, clock probe.Clock, urls urlCache, buf []attribute.KeyValue)
 }
 
 // attrCap fits every attribute a span can have.
-const attrCap = 8
+const attrCap = 9
 
 // urlCache keeps url.full per URL: requests mostly repeat theirs. A nil
 // cache keeps nothing.
-type urlCache map[[4]string]string
+type urlCache map[urlParts]string
 
 // maxURLs bounds the cache; when full it is cleared.
 const maxURLs = 4096
 
 func (c urlCache) full(e event) string {
-	k := [4]string{e.scheme, e.host, e.path, e.rawQuery}
-	if u, ok := c[k]; ok {
+	if u, ok := c[e.url]; ok {
 		return u
 	}
-	u := FullURL(e.scheme, e.host, e.path, e.rawQuery)
+	u := e.url.full()
 	if c != nil {
 		if len(c) >= maxURLs {
 			clear(c)
 		}
-		c[k] = u
+		c[e.url] = u
 	}
 	return u
 }
 
-// FullURL builds url.full with sensitive query values redacted. The probe
-// reads neither URL.User nor URL.Fragment, so a URL's user info (which
-// semconv wants as REDACTED:REDACTED@) and #fragment are left out.
-func FullURL(scheme, host, path, rawQuery string) string {
-	u := url.URL{Scheme: scheme, Host: host, Path: path}
-	s := u.String()
-	if rawQuery == "" {
-		return s
+// full is url.full: user info as REDACTED:REDACTED (semconv), sensitive
+// query values redacted, the fragment kept.
+func (p urlParts) full() string {
+	u := url.URL{Scheme: p.scheme, Host: p.host, Path: p.path}
+	if p.user {
+		u.User = url.UserPassword("REDACTED", "REDACTED")
 	}
-	return s + "?" + httpconv.RedactQuery(rawQuery)
+	s := u.String()
+	if p.rawQuery != "" {
+		s += "?" + httpconv.RedactQuery(p.rawQuery)
+	}
+	if p.fragment != "" {
+		s += "#" + (&url.URL{Fragment: p.fragment}).EscapedFragment()
+	}
+	return s
 }

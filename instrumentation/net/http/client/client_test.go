@@ -51,15 +51,46 @@ func TestFullURL(t *testing.T) {
 		{"https", "example.com", "/", "X%2DAmz%2DSignature=a&si%67=b", "https://example.com/?X%2DAmz%2DSignature=REDACTED&si%67=REDACTED"},
 	}
 	for _, tt := range tests {
-		if got := FullURL(tt.scheme, tt.host, tt.path, tt.rawQuery); got != tt.want {
-			t.Errorf("FullURL(%q, %q, %q, %q) = %q, want %q", tt.scheme, tt.host, tt.path, tt.rawQuery, got, tt.want)
+		p := urlParts{scheme: tt.scheme, host: tt.host, path: tt.path, rawQuery: tt.rawQuery}
+		if got := p.full(); got != tt.want {
+			t.Errorf("%+v: url.full %q, want %q", p, got, tt.want)
+		}
+	}
+}
+
+// TestFullURLUserFragment: user info is REDACTED:REDACTED (semconv), never
+// dropped or sent; the fragment is kept, escaped as url.URL does.
+func TestFullURLUserFragment(t *testing.T) {
+	tests := []struct {
+		p    urlParts
+		want string
+	}{
+		{urlParts{scheme: "https", host: "h", path: "/a", user: true}, "https://REDACTED:REDACTED@h/a"},
+		{urlParts{scheme: "https", host: "h", path: "/a", fragment: "top"}, "https://h/a#top"},
+		{urlParts{scheme: "https", host: "h", path: "/a", rawQuery: "q=1&sig=x", fragment: "sec 2"}, "https://h/a?q=1&sig=REDACTED#sec%202"},
+		{urlParts{scheme: "http", host: "h:81", user: true, rawQuery: "a=b", fragment: "f"}, "http://REDACTED:REDACTED@h:81?a=b#f"},
+	}
+	for _, tt := range tests {
+		if got := tt.p.full(); got != tt.want {
+			t.Errorf("%+v: url.full %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestProtoVersion(t *testing.T) {
+	for _, tt := range []struct {
+		major, minor uint8
+		want         string
+	}{{0, 0, ""}, {1, 1, "1.1"}, {1, 0, "1.0"}, {2, 0, "2"}, {3, 0, "3"}} {
+		if got := protoVersion(tt.major, tt.minor); got != tt.want {
+			t.Errorf("protoVersion(%d, %d) = %q, want %q", tt.major, tt.minor, got, tt.want)
 		}
 	}
 }
 
 // request is an HTTPS GET answered 200; mod changes it per case.
 func request(mod func(*event)) event {
-	e := event{method: "GET", scheme: "https", host: "api.example.com", path: "/v1/items", status: 200}
+	e := event{method: "GET", protoVersion: "1.1", url: urlParts{scheme: "https", host: "api.example.com", path: "/v1/items"}, status: 200}
 	if mod != nil {
 		mod(&e)
 	}
@@ -73,6 +104,7 @@ var requestAttrs = spantest.Attrs{
 	"server.address":            "api.example.com",
 	"server.port":               443,
 	"http.response.status_code": 200,
+	"network.protocol.version":  "1.1",
 }
 
 func TestToSpanAttributes(t *testing.T) {
@@ -92,7 +124,7 @@ func TestToSpanAttributes(t *testing.T) {
 		{
 			desc: "plain HTTP with port and query",
 			mod: func(e *event) {
-				e.method, e.scheme, e.host, e.rawQuery = "POST", "http", "10.0.0.5:8080", "sig=s&q=1"
+				e.method, e.url.scheme, e.url.host, e.url.rawQuery = "POST", "http", "10.0.0.5:8080", "sig=s&q=1"
 			},
 			wantName: "POST",
 			over: spantest.Attrs{
@@ -101,16 +133,24 @@ func TestToSpanAttributes(t *testing.T) {
 			},
 		},
 		{
-			desc: "plain HTTP default port", mod: func(e *event) { e.scheme = "http" }, wantName: "GET",
+			desc: "plain HTTP default port", mod: func(e *event) { e.url.scheme = "http" }, wantName: "GET",
 			over: spantest.Attrs{"url.full": "http://api.example.com/v1/items", "server.port": 80},
 		},
 		{
-			desc: "IPv6 host", mod: func(e *event) { e.host = "[::1]" }, wantName: "GET",
+			desc: "IPv6 host", mod: func(e *event) { e.url.host = "[::1]" }, wantName: "GET",
 			over: spantest.Attrs{"url.full": "https://[::1]/v1/items", "server.address": "::1"},
 		},
 		{
-			desc: "no host", mod: func(e *event) { e.host = "" }, wantName: "GET",
+			desc: "no host", mod: func(e *event) { e.url.host = "" }, wantName: "GET",
 			over: spantest.Attrs{"url.full": "https:///v1/items", "server.address": nil, "server.port": nil},
+		},
+		{
+			desc: "HTTP/2", mod: func(e *event) { e.protoVersion = "2" }, wantName: "GET",
+			over: spantest.Attrs{"network.protocol.version": "2"},
+		},
+		{
+			desc: "user info and fragment", mod: func(e *event) { e.url.user, e.url.fragment = true, "x" }, wantName: "GET",
+			over: spantest.Attrs{"url.full": "https://REDACTED:REDACTED@api.example.com/v1/items#x"},
 		},
 		{
 			desc: "3xx", mod: func(e *event) { e.status = 302 }, wantName: "GET",
@@ -137,9 +177,9 @@ func TestToSpanAttributes(t *testing.T) {
 			over: spantest.Attrs{"http.response.status_code": nil},
 		},
 		{
-			desc: "transport error", mod: func(e *event) { e.status, e.errType = 0, "*net.OpError" },
+			desc: "transport error", mod: func(e *event) { e.status, e.errType, e.protoVersion = 0, "*net.OpError", "" },
 			wantName: "GET", wantStatus: codes.Error,
-			over: spantest.Attrs{"http.response.status_code": nil, "error.type": "*net.OpError"},
+			over: spantest.Attrs{"http.response.status_code": nil, "error.type": "*net.OpError", "network.protocol.version": nil},
 		},
 		{
 			desc: "error type unknown", mod: func(e *event) { e.status, e.errType = 0, "_OTHER" },

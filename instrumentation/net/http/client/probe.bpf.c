@@ -5,7 +5,8 @@
 // third, where the request meets its connection: persistConn.roundTrip
 // here (sk_msg), transferWriter.writeHeader in writeuser.bpf.c.
 //
-// Parent: a valid traceparent the application put on the request itself,
+// Parent: a valid traceparent the application put on the request itself
+// (unless it is the one the trace came in with, forwarded by a proxy),
 // else the live span that owns the request's context (or its nearest owned
 // ancestor), else the goroutine's GLS context, else a new trace.
 //
@@ -17,6 +18,7 @@
 #include "glsotel/context.h"
 #include "glsotel/traceparent.h"
 #include "glsotel/http_header.h"
+#include "glsotel/route.h"
 #include "client.h"
 
 #define AF_INET 2
@@ -30,10 +32,14 @@ volatile const __u64 off_net_http_Request_URL;
 volatile const __u64 off_net_http_Request_Header;
 volatile const __u64 off_net_http_Request_ctx;
 volatile const __u64 off_net_http_Response_StatusCode;
+volatile const __u64 off_net_http_Response_ProtoMajor;
+volatile const __u64 off_net_http_Response_ProtoMinor;
 volatile const __u64 off_net_url_URL_Scheme;
 volatile const __u64 off_net_url_URL_Host;
 volatile const __u64 off_net_url_URL_Path;
 volatile const __u64 off_net_url_URL_RawQuery;
+volatile const __u64 off_net_url_URL_User;
+volatile const __u64 off_net_url_URL_Fragment;
 /* sk_msg injection only (0 otherwise). */
 volatile const __u64 off_net_http_persistConn_conn;
 volatile const __u64 off_net_http_persistConn_tlsState;
@@ -54,7 +60,8 @@ struct client_request {
 	struct inject_key armed; /* the connection armed for sk_msg (tgid 0: none) */
 	__u8 inject;             /* the request gets the client span's traceparent */
 	__u8 app_baggage;        /* the application set a baggage header itself */
-	__u8 _pad[6];
+	__u8 forwarded;          /* its traceparent is the one its trace came in with: replaced */
+	__u8 _pad[5];
 };
 
 struct client_event {
@@ -63,11 +70,15 @@ struct client_event {
 	struct client_request r;
 	__u64 status;    /* 0: no response */
 	__u64 err_itab;  /* the returned error's itab (0: no error) */
+	__u8 proto_major, proto_minor; /* the response's (0: no response) */
+	__u8 user;                     /* the URL has user info (url.full redacts it) */
+	__u8 _pad2[5];
 	struct go_str16 method;
 	struct go_str16 scheme;
 	struct go_str128 host;
 	struct go_str128 path;
 	struct go_str128 query;
+	struct go_str128 fragment;
 };
 const struct client_event *unused_client_event __attribute__((unused));
 const enum event_kind *unused_event_kind __attribute__((unused));
@@ -92,6 +103,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct client_scratch);
 } client_scratch SEC(".maps");
+
+/* forwarded_traceparent: tp, set on an outgoing request, is the
+ * traceparent the request's trace came into this process with (a proxy
+ * copies the incoming headers): parent's span is a server span whose
+ * remote parent tp names. */
+static __always_inline int forwarded_traceparent(const struct span_context *tp, const struct gls_entry *parent)
+{
+	struct gls_key k = { .tgid = current_tgid(), .goid = parent->origin_goid };
+	struct server_request *r = bpf_map_lookup_elem(&server_requests, &k);
+	if (!r || !r->span.parent_remote || span_id_u64(r->span.sc.span_id) != span_id_u64(parent->sc.span_id))
+		return 0;
+	__u64 a[2], b[2];
+	__builtin_memcpy(a, r->span.sc.trace_id, 16);
+	__builtin_memcpy(b, tp->trace_id, 16);
+	return span_id_u64(r->span.parent_span_id) == span_id_u64(tp->span_id) && a[0] == b[0] && a[1] == b[1];
+}
 
 /* client_parent picks the parent by the rule in the README: request
  * context owner, then GLS, then none. */
@@ -139,9 +166,12 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 			  parse_traceparent(s->headers.traceparent.s, n, &app);
 	}
 	struct gls_entry parent;
+	int has_parent = client_parent(g, reqctx, &parent);
+	if (adopted && has_parent && forwarded_traceparent(&app, &parent))
+		app_set = adopted = 0, r->forwarded = 1;
 	if (adopted)
 		start_span(&r->span, &app, 0);
-	else if (client_parent(g, reqctx, &parent))
+	else if (has_parent)
 		start_span(&r->span, &parent.sc, 0);
 	else
 		start_span(&r->span, NULL, 0);
@@ -151,6 +181,11 @@ int uprobe_net_http_Transport_roundTrip(struct pt_regs *ctx)
 	if (r->inject && inject_mode == INJECT_MODE_WRITE_USER && r->header) {
 		struct header_key hk = { .tgid = tgid, .header = r->header };
 		format_trace_headers(&s->line, &r->span.sc, tgid, !r->app_baggage);
+		/* write_user writes before net/http writes the headers: a
+		 * forwarded traceparent cannot be replaced, ours goes first
+		 * (receivers take the first value), its tracestate stays. */
+		if (r->forwarded)
+			s->line.len = TRACEPARENT_HEADER_LEN;
 		bpf_map_update_elem(&client_inject_headers, &hk, &s->line, BPF_ANY);
 	}
 	struct gls_key k = { .tgid = tgid, .goid = r->span.goid };
@@ -219,6 +254,7 @@ int uprobe_net_http_persistConn_roundTrip(struct pt_regs *ctx)
 	if (!s)
 		return 0;
 	format_trace_headers(&s->line, &r->span.sc, k.tgid, !r->app_baggage);
+	s->line.replace = r->forwarded;
 	bpf_map_update_elem(&inject_armed, &key, &s->line, BPF_ANY);
 	r->armed = key;
 	return 0;
@@ -244,21 +280,34 @@ int uprobe_net_http_Transport_roundTrip_ret(struct pt_regs *ctx)
 			e->r.span.end_ns = bpf_ktime_get_ns();
 			e->err_itab = err_itab;
 			e->status = 0;
-			if (resp && !err_itab)
-				e->status = read_ptr(resp + off_net_http_Response_StatusCode);
-			e->method.len = e->scheme.len = e->host.len = e->path.len = e->query.len = 0;
+			e->proto_major = e->proto_minor = e->user = 0;
+			__builtin_memset(e->_pad2, 0, sizeof(e->_pad2));
+			if (resp && !err_itab) {
+				/* Status and protocol with one read. */
+				struct block *pb = read_block(2, resp, MAX2(off_net_http_Response_StatusCode,
+									   MAX2(off_net_http_Response_ProtoMajor, off_net_http_Response_ProtoMinor)) + 8);
+				if (pb) {
+					e->status = block_u64(pb, off_net_http_Response_StatusCode);
+					e->proto_major = block_u64(pb, off_net_http_Response_ProtoMajor);
+					e->proto_minor = block_u64(pb, off_net_http_Response_ProtoMinor);
+				}
+			}
+			e->method.len = e->scheme.len = e->host.len = e->path.len = e->query.len = e->fragment.len = 0;
 			/* Method and URL with one read, the URL's fields with another. */
 			struct block *rb = read_block(0, r->req, MAX2(off_net_http_Request_Method + 16, off_net_http_Request_URL + 8));
 			if (rb) {
 				block_go_str(&e->method, rb, off_net_http_Request_Method);
-				__u64 n = MAX2(MAX2(off_net_url_URL_Scheme, off_net_url_URL_Host),
-					       MAX2(off_net_url_URL_Path, off_net_url_URL_RawQuery)) + 16;
+				__u64 n = MAX2(MAX2(MAX2(off_net_url_URL_Scheme, off_net_url_URL_Host),
+						    MAX2(off_net_url_URL_Path, off_net_url_URL_RawQuery)),
+					       MAX2(off_net_url_URL_Fragment, off_net_url_URL_User)) + 16;
 				struct block *ub = read_block(1, block_u64(rb, off_net_http_Request_URL), n);
 				if (ub) {
 					block_go_str(&e->scheme, ub, off_net_url_URL_Scheme);
 					block_go_str(&e->host, ub, off_net_url_URL_Host);
 					block_go_str(&e->path, ub, off_net_url_URL_Path);
 					block_go_str(&e->query, ub, off_net_url_URL_RawQuery);
+					block_go_str(&e->fragment, ub, off_net_url_URL_Fragment);
+					e->user = block_u64(ub, off_net_url_URL_User) != 0;
 				}
 			}
 			bpf_ringbuf_submit(e, events_flags());

@@ -46,11 +46,16 @@ type probeClientEvent struct {
 		}
 		Inject     uint8
 		AppBaggage uint8
-		Pad        [6]uint8
+		Forwarded  uint8
+		Pad        [5]uint8
 	}
-	Status  uint64
-	ErrItab uint64
-	Method  struct {
+	Status     uint64
+	ErrItab    uint64
+	ProtoMajor uint8
+	ProtoMinor uint8
+	User       uint8
+	Pad2       [5]uint8
+	Method     struct {
 		_   structs.HostLayout
 		Len uint32
 		S   [16]uint8
@@ -75,7 +80,11 @@ type probeClientEvent struct {
 		Len uint32
 		S   [128]uint8
 	}
-	_ [4]byte
+	Fragment struct {
+		_   structs.HostLayout
+		Len uint32
+		S   [128]uint8
+	}
 }
 
 type probeEventKind uint32
@@ -105,6 +114,9 @@ const (
 	probeMapGlsEnded                            = "gls_ended"
 	probeMapInjectArmed                         = "inject_armed"
 	probeMapProbeCounters                       = "probe_counters"
+	probeMapServerRequests                      = "server_requests"
+	probeMapServerRouteZero                     = "server_route_zero"
+	probeMapServerRoutes                        = "server_routes"
 	probeMapTraceHeaders                        = "trace_headers"
 	probeProgUprobeNetHttpTransportRoundTrip    = "uprobe_net_http_Transport_roundTrip"
 	probeProgUprobeNetHttpTransportRoundTripRet = "uprobe_net_http_Transport_roundTrip_ret"
@@ -143,6 +155,8 @@ const (
 	probeVarOffNetHttpRequestMethod             = "off_net_http_Request_Method"
 	probeVarOffNetHttpRequestURL                = "off_net_http_Request_URL"
 	probeVarOffNetHttpRequestCtx                = "off_net_http_Request_ctx"
+	probeVarOffNetHttpResponseProtoMajor        = "off_net_http_Response_ProtoMajor"
+	probeVarOffNetHttpResponseProtoMinor        = "off_net_http_Response_ProtoMinor"
 	probeVarOffNetHttpResponseStatusCode        = "off_net_http_Response_StatusCode"
 	probeVarOffNetHttpPersistConnConn           = "off_net_http_persistConn_conn"
 	probeVarOffNetHttpPersistConnTlsState       = "off_net_http_persistConn_tlsState"
@@ -150,10 +164,12 @@ const (
 	probeVarOffNetNetFD_laddr                   = "off_net_netFD_laddr"
 	probeVarOffNetNetFD_raddr                   = "off_net_netFD_raddr"
 	probeVarOffNetNetFD_sotype                  = "off_net_netFD_sotype"
+	probeVarOffNetUrlURL_Fragment               = "off_net_url_URL_Fragment"
 	probeVarOffNetUrlURL_Host                   = "off_net_url_URL_Host"
 	probeVarOffNetUrlURL_Path                   = "off_net_url_URL_Path"
 	probeVarOffNetUrlURL_RawQuery               = "off_net_url_URL_RawQuery"
 	probeVarOffNetUrlURL_Scheme                 = "off_net_url_URL_Scheme"
+	probeVarOffNetUrlURL_User                   = "off_net_url_URL_User"
 	probeVarOffRuntimeG_goid                    = "off_runtime_g_goid"
 	probeVarOffRuntimeG_parentGoid              = "off_runtime_g_parentGoid"
 	probeVarOffRuntimeIfaceData                 = "off_runtime_iface_data"
@@ -165,6 +181,7 @@ const (
 	probeVarUnusedClientEvent                   = "unused_client_event"
 	probeVarUnusedEventKind                     = "unused_event_kind"
 	probeVarUnusedProbeCounter                  = "unused_probe_counter"
+	probeVarUnusedRouteSource                   = "unused_route_source"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -230,6 +247,9 @@ type probeMapSpecs struct {
 	GlsEnded            *ebpf.MapSpec `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.MapSpec `ebpf:"inject_armed"`
 	ProbeCounters       *ebpf.MapSpec `ebpf:"probe_counters"`
+	ServerRequests      *ebpf.MapSpec `ebpf:"server_requests"`
+	ServerRouteZero     *ebpf.MapSpec `ebpf:"server_route_zero"`
+	ServerRoutes        *ebpf.MapSpec `ebpf:"server_routes"`
 	TraceHeaders        *ebpf.MapSpec `ebpf:"trace_headers"`
 }
 
@@ -271,6 +291,8 @@ type probeVariableSpecs struct {
 	OffNetHttpRequestMethod       *ebpf.VariableSpec `ebpf:"off_net_http_Request_Method"`
 	OffNetHttpRequestURL          *ebpf.VariableSpec `ebpf:"off_net_http_Request_URL"`
 	OffNetHttpRequestCtx          *ebpf.VariableSpec `ebpf:"off_net_http_Request_ctx"`
+	OffNetHttpResponseProtoMajor  *ebpf.VariableSpec `ebpf:"off_net_http_Response_ProtoMajor"`
+	OffNetHttpResponseProtoMinor  *ebpf.VariableSpec `ebpf:"off_net_http_Response_ProtoMinor"`
 	OffNetHttpResponseStatusCode  *ebpf.VariableSpec `ebpf:"off_net_http_Response_StatusCode"`
 	OffNetHttpPersistConnConn     *ebpf.VariableSpec `ebpf:"off_net_http_persistConn_conn"`
 	OffNetHttpPersistConnTlsState *ebpf.VariableSpec `ebpf:"off_net_http_persistConn_tlsState"`
@@ -278,10 +300,12 @@ type probeVariableSpecs struct {
 	OffNetNetFD_laddr             *ebpf.VariableSpec `ebpf:"off_net_netFD_laddr"`
 	OffNetNetFD_raddr             *ebpf.VariableSpec `ebpf:"off_net_netFD_raddr"`
 	OffNetNetFD_sotype            *ebpf.VariableSpec `ebpf:"off_net_netFD_sotype"`
+	OffNetUrlURL_Fragment         *ebpf.VariableSpec `ebpf:"off_net_url_URL_Fragment"`
 	OffNetUrlURL_Host             *ebpf.VariableSpec `ebpf:"off_net_url_URL_Host"`
 	OffNetUrlURL_Path             *ebpf.VariableSpec `ebpf:"off_net_url_URL_Path"`
 	OffNetUrlURL_RawQuery         *ebpf.VariableSpec `ebpf:"off_net_url_URL_RawQuery"`
 	OffNetUrlURL_Scheme           *ebpf.VariableSpec `ebpf:"off_net_url_URL_Scheme"`
+	OffNetUrlURL_User             *ebpf.VariableSpec `ebpf:"off_net_url_URL_User"`
 	OffRuntimeG_goid              *ebpf.VariableSpec `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid        *ebpf.VariableSpec `ebpf:"off_runtime_g_parentGoid"`
 	OffRuntimeIfaceData           *ebpf.VariableSpec `ebpf:"off_runtime_iface_data"`
@@ -293,6 +317,7 @@ type probeVariableSpecs struct {
 	UnusedClientEvent             *ebpf.VariableSpec `ebpf:"unused_client_event"`
 	UnusedEventKind               *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedProbeCounter            *ebpf.VariableSpec `ebpf:"unused_probe_counter"`
+	UnusedRouteSource             *ebpf.VariableSpec `ebpf:"unused_route_source"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -327,6 +352,9 @@ type probeMaps struct {
 	GlsEnded            *ebpf.Map `ebpf:"gls_ended"`
 	InjectArmed         *ebpf.Map `ebpf:"inject_armed"`
 	ProbeCounters       *ebpf.Map `ebpf:"probe_counters"`
+	ServerRequests      *ebpf.Map `ebpf:"server_requests"`
+	ServerRouteZero     *ebpf.Map `ebpf:"server_route_zero"`
+	ServerRoutes        *ebpf.Map `ebpf:"server_routes"`
 	TraceHeaders        *ebpf.Map `ebpf:"trace_headers"`
 }
 
@@ -344,6 +372,9 @@ func (m *probeMaps) Close() error {
 		m.GlsEnded,
 		m.InjectArmed,
 		m.ProbeCounters,
+		m.ServerRequests,
+		m.ServerRouteZero,
+		m.ServerRoutes,
 		m.TraceHeaders,
 	)
 }
@@ -386,6 +417,8 @@ type probeVariables struct {
 	OffNetHttpRequestMethod       *ebpf.Variable `ebpf:"off_net_http_Request_Method"`
 	OffNetHttpRequestURL          *ebpf.Variable `ebpf:"off_net_http_Request_URL"`
 	OffNetHttpRequestCtx          *ebpf.Variable `ebpf:"off_net_http_Request_ctx"`
+	OffNetHttpResponseProtoMajor  *ebpf.Variable `ebpf:"off_net_http_Response_ProtoMajor"`
+	OffNetHttpResponseProtoMinor  *ebpf.Variable `ebpf:"off_net_http_Response_ProtoMinor"`
 	OffNetHttpResponseStatusCode  *ebpf.Variable `ebpf:"off_net_http_Response_StatusCode"`
 	OffNetHttpPersistConnConn     *ebpf.Variable `ebpf:"off_net_http_persistConn_conn"`
 	OffNetHttpPersistConnTlsState *ebpf.Variable `ebpf:"off_net_http_persistConn_tlsState"`
@@ -393,10 +426,12 @@ type probeVariables struct {
 	OffNetNetFD_laddr             *ebpf.Variable `ebpf:"off_net_netFD_laddr"`
 	OffNetNetFD_raddr             *ebpf.Variable `ebpf:"off_net_netFD_raddr"`
 	OffNetNetFD_sotype            *ebpf.Variable `ebpf:"off_net_netFD_sotype"`
+	OffNetUrlURL_Fragment         *ebpf.Variable `ebpf:"off_net_url_URL_Fragment"`
 	OffNetUrlURL_Host             *ebpf.Variable `ebpf:"off_net_url_URL_Host"`
 	OffNetUrlURL_Path             *ebpf.Variable `ebpf:"off_net_url_URL_Path"`
 	OffNetUrlURL_RawQuery         *ebpf.Variable `ebpf:"off_net_url_URL_RawQuery"`
 	OffNetUrlURL_Scheme           *ebpf.Variable `ebpf:"off_net_url_URL_Scheme"`
+	OffNetUrlURL_User             *ebpf.Variable `ebpf:"off_net_url_URL_User"`
 	OffRuntimeG_goid              *ebpf.Variable `ebpf:"off_runtime_g_goid"`
 	OffRuntimeG_parentGoid        *ebpf.Variable `ebpf:"off_runtime_g_parentGoid"`
 	OffRuntimeIfaceData           *ebpf.Variable `ebpf:"off_runtime_iface_data"`
@@ -408,6 +443,7 @@ type probeVariables struct {
 	UnusedClientEvent             *ebpf.Variable `ebpf:"unused_client_event"`
 	UnusedEventKind               *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedProbeCounter            *ebpf.Variable `ebpf:"unused_probe_counter"`
+	UnusedRouteSource             *ebpf.Variable `ebpf:"unused_route_source"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.
