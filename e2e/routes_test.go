@@ -45,58 +45,40 @@ var routeApps = []struct {
 		{"GET", "/api/v1/nope", ""},
 		{"GET", "/timed/3", "/timed/{id}"},
 	}},
-	{"chisvc", true, []routeCase{
-		{"GET", "/", "/"},
-		{"GET", "/users/42", "/users/{id}"},
-		{"GET", "/users/42/posts/7", "/users/{id}/posts/{post}"},
-		{"POST", "/users", "/users"},
-		{"GET", "/static/css/site.css", "/static/*"},
-		{"GET", "/api/v1/items/9", "/api/v1/items/{id:[0-9]+}"},
-		{"POST", "/api/v1/items", "/api/v1/items"},
-		{"GET", "/api/v1/orders/5/lines/2", "/api/v1/orders/{order}/lines/{line}"},
-		{"GET", "/nope", ""},
-		{"GET", "/users/42/nope", ""},
-		{"DELETE", "/users/42", ""},
-	}},
-	{"gorillasvc", false, []routeCase{
-		{"GET", "/", "/"},
-		{"GET", "/users/42", "/users/{id}"},
-		{"GET", "/users/42/posts/7", "/users/{id}/posts/{post}"},
-		{"POST", "/users", "/users"},
-		{"GET", "/static/css/site.css", "/static/"},
-		{"GET", "/api/v1/items/9", "/api/v1/items/{id:[0-9]+}"},
-		{"POST", "/api/v1/items", "/api/v1/items"},
-		{"GET", "/api/v1/orders/5/lines/2", "/api/v1/orders/{order}/lines/{line}"},
-		{"GET", "/nope", ""},
-		{"GET", "/users/42/nope", ""},
-		{"DELETE", "/users/42", ""},
-	}},
-	{"ginsvc", true, []routeCase{
-		{"GET", "/", "/"},
-		{"GET", "/users/42", "/users/:id"},
-		{"GET", "/users/42/posts/7", "/users/:id/posts/:post"},
-		{"POST", "/users", "/users"},
-		{"GET", "/static/css/site.css", "/static/*filepath"},
-		{"GET", "/api/v1/items/9", "/api/v1/items/:id"},
-		{"POST", "/api/v1/items", "/api/v1/items"},
-		{"GET", "/api/v1/orders/5/lines/2", "/api/v1/orders/:order/lines/:line"},
-		{"GET", "/nope", ""},
-		{"GET", "/users/42/nope", ""},
-		{"DELETE", "/users/42", ""},
-	}},
-	{"echosvc", false, []routeCase{
-		{"GET", "/", "/"},
-		{"GET", "/users/42", "/users/:id"},
-		{"GET", "/users/42/posts/7", "/users/:id/posts/:post"},
-		{"POST", "/users", "/users"},
-		{"GET", "/static/css/site.css", "/static/*"},
-		{"GET", "/api/v1/items/9", "/api/v1/items/:id"},
-		{"POST", "/api/v1/items", "/api/v1/items"},
-		{"GET", "/api/v1/orders/5/lines/2", "/api/v1/orders/:order/lines/:line"},
-		{"GET", "/nope", ""},
-		{"GET", "/users/42/nope", ""},
-		{"DELETE", "/users/42", "/users/:id"}, // 405: echo names the route whose method did not match
-	}},
+	{"chisvc", true, routerCases(0)},
+	{"gorillasvc", false, routerCases(1)},
+	{"ginsvc", true, routerCases(2)},
+	{"echosvc", false, routerCases(3)},
+}
+
+// routerRequests are what the four router apps serve alike (the same
+// routes, parameters, mounts and groups), with the route each must name in
+// chi's, gorilla's, gin's and echo's syntax.
+var routerRequests = []struct {
+	method, path string
+	routes       [4]string
+}{
+	{"GET", "/", [4]string{"/", "/", "/", "/"}},
+	{"GET", "/users/42", [4]string{"/users/{id}", "/users/{id}", "/users/:id", "/users/:id"}},
+	{"GET", "/users/42/posts/7", [4]string{"/users/{id}/posts/{post}", "/users/{id}/posts/{post}", "/users/:id/posts/:post", "/users/:id/posts/:post"}},
+	{"POST", "/users", [4]string{"/users", "/users", "/users", "/users"}},
+	{"GET", "/static/css/site.css", [4]string{"/static/*", "/static/", "/static/*filepath", "/static/*"}},
+	{"GET", "/api/v1/items/9", [4]string{"/api/v1/items/{id:[0-9]+}", "/api/v1/items/{id:[0-9]+}", "/api/v1/items/:id", "/api/v1/items/:id"}},
+	{"POST", "/api/v1/items", [4]string{"/api/v1/items", "/api/v1/items", "/api/v1/items", "/api/v1/items"}},
+	{"GET", "/api/v1/orders/5/lines/2", [4]string{"/api/v1/orders/{order}/lines/{line}", "/api/v1/orders/{order}/lines/{line}", "/api/v1/orders/:order/lines/:line", "/api/v1/orders/:order/lines/:line"}},
+	{"GET", "/nope", [4]string{}},
+	{"GET", "/users/42/nope", [4]string{}},
+	// 405: echo names the route whose method did not match.
+	{"DELETE", "/users/42", [4]string{"", "", "", "/users/:id"}},
+}
+
+// routerCases are routerRequests with router i's routes.
+func routerCases(i int) []routeCase {
+	var cs []routeCase
+	for _, r := range routerRequests {
+		cs = append(cs, routeCase{r.method, r.path, r.routes[i]})
+	}
+	return cs
 }
 
 // routeRounds: each case is sent this many times, from several goroutines
