@@ -42,6 +42,9 @@ func TestDatabaseTraces(t *testing.T) {
 		{testbuild.Releases[0], false},                         // go1.22
 		{testbuild.Releases[len(testbuild.Releases)-1], false}, // go1.26
 		{testbuild.Releases[1], true},                          // go1.23, stripped: offsets table, types from methods
+		// PIE: itabs' run-time addresses are off by the load bias.
+		{testbuild.PIE(testbuild.Releases[len(testbuild.Releases)-1]), false},
+		{testbuild.PIE(testbuild.Releases[1]), true},
 	} {
 		name := v.tc.Name
 		if v.stripped {

@@ -31,8 +31,8 @@ var panicKinds = []struct{ kind, errType string }{
 // the panic value's type as error.type, keeping the child it made; it
 // parents nothing later. A panic recovered by middleware below ServeHTTP
 // ends nothing: the request goes on and answers 500. Requests after the
-// panics have whole trees. Every release, and stripped (type names from
-// the offsets table).
+// panics have whole trees. Every release, stripped (type names from the
+// offsets table), and position-independent.
 func TestHandlerPanics(t *testing.T) {
 	for _, tc := range testbuild.Releases {
 		t.Run(tc.Name, func(t *testing.T) { testHandlerPanics(t, tc, false) })
@@ -40,6 +40,10 @@ func TestHandlerPanics(t *testing.T) {
 	t.Run(testbuild.Releases[len(testbuild.Releases)-1].Name+"-stripped", func(t *testing.T) {
 		testHandlerPanics(t, testbuild.Releases[len(testbuild.Releases)-1], true)
 	})
+	// PIE: the type descriptors' run-time addresses are off by the load bias.
+	pie := testbuild.PIE(testbuild.Releases[len(testbuild.Releases)-1])
+	t.Run(pie.Name, func(t *testing.T) { testHandlerPanics(t, pie, false) })
+	t.Run(pie.Name+"-stripped", func(t *testing.T) { testHandlerPanics(t, pie, true) })
 }
 
 func testHandlerPanics(t *testing.T, tc testbuild.Toolchain, stripped bool) {

@@ -206,7 +206,7 @@ func (b *Binary) symtab() (map[string]symbol, error) {
 }
 
 func (b *Binary) pclntab() (map[string]symbol, error) {
-	sec := b.f.Section(".gopclntab")
+	sec := b.pclntabSection()
 	text := b.f.Section(".text")
 	if sec == nil || text == nil {
 		return nil, fmt.Errorf("%s: no .symtab and no .gopclntab: cannot find functions", b.Path)

@@ -16,7 +16,8 @@ const itabFun0 = 24
 // after its abi.Type (48 bytes) and package path, the Methods slice's len.
 const interfaceMethodsLen = 48 + 8 + 8
 
-// ItabType names the dynamic type of the interface table at addr, e.g.
+// ItabType names the dynamic type of the interface table at addr, an
+// address in the file (a running PIE's addresses less its load bias), e.g.
 // "*net.OpError" for go:itab.*net.OpError,error, with its full package
 // path. Unstripped binaries name every static itab (made by the linker);
 // otherwise the type is read off the itab's first method, whose name the

@@ -1,6 +1,7 @@
 package offsets
 
 import (
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,11 +22,20 @@ const (
 
 var errNotGoFunc = errors.New("not a Go function (not in the function table)")
 
+// pclntabSection is the function table's section: position-independent
+// binaries before Go 1.26 have it as .data.rel.ro.gopclntab.
+func (b *Binary) pclntabSection() *elf.Section {
+	if s := b.f.Section(".gopclntab"); s != nil {
+		return s
+	}
+	return b.f.Section(".data.rel.ro.gopclntab")
+}
+
 // assembly tells whether the function at addr is hand-written assembly
 // (the linker's FuncFlagAsm), read from the function table in place: a few
 // small reads, no table built.
 func (b *Binary) assembly(addr uint64) (bool, error) {
-	sec := b.f.Section(".gopclntab")
+	sec := b.pclntabSection()
 	if sec == nil {
 		return false, fmt.Errorf("%s: no .gopclntab", b.Path)
 	}

@@ -88,7 +88,17 @@ type Target struct {
 	// Mem reads the process's memory (/proc/PID/mem); nil when it could
 	// not be opened. Reads may fail at any time: the process is live.
 	Mem io.ReaderAt
+	// Bias is what the process adds to Bin's addresses (0 unless Bin is
+	// PIE). Events carry the process's addresses: name them with ItabType
+	// and TypeName, not Bin's.
+	Bias uint64
 }
+
+// ItabType is Bin.ItabType of an itab at a run-time address.
+func (t *Target) ItabType(addr uint64) (string, bool) { return t.Bin.ItabType(addr - t.Bias) }
+
+// TypeName is Bin.TypeName of a type descriptor at a run-time address.
+func (t *Target) TypeName(addr uint64) (string, error) { return t.Bin.TypeName(addr - t.Bias) }
 
 // ConstName is the volatile const that carries a field's offset into C:
 // "runtime.g.goid" -> "off_runtime_g_goid", "net/http.Request.Method" ->

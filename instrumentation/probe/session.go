@@ -79,6 +79,11 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if bias, err := loadBias(bin, pid); err != nil {
+		s.log.Warn("load bias unknown, assuming 0: error, panic and driver types will be unknown", "err", err)
+	} else {
+		s.target.Bias = bias
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -117,6 +122,26 @@ func Load(bin *offsets.Binary, pid int, probes []*Probe, opts Options) (_ *Sessi
 		return nil, fmt.Errorf("open events ring buffer: %w", err)
 	}
 	return s, nil
+}
+
+// loadBias reads where process pid has its executable, bin.
+func loadBias(bin *offsets.Binary, pid int) (uint64, error) {
+	if !bin.PIE() {
+		return 0, nil
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	bias, err := bin.LoadBias(maps, exe)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	return bias, nil
 }
 
 // errUnusable marks a probe that does not fit the target (as opposed to an

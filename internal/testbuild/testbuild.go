@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,14 @@ var Oldest = Toolchain{Name: "go1.21", Version: "go1.21.13"}
 // Supported is every release family glsotel supports: Oldest, then
 // Releases.
 func Supported() []Toolchain { return append([]Toolchain{Oldest}, Releases...) }
+
+// PIE is tc building position-independent executables
+// (-buildmode=pie), which the kernel loads at an address of its choosing.
+func PIE(tc Toolchain) Toolchain {
+	tc.Name += "-pie"
+	tc.Env = append(slices.Clone(tc.Env), "GOFLAGS=-buildmode=pie") // after Build's GOFLAGS=: the last wins
+	return tc
+}
 
 // Build compiles the main package in dir (relative to the calling test's
 // package) into a temporary directory and returns the binary's path.

@@ -109,7 +109,7 @@ func New(sink func(exporter.Span), text QueryText) *probe.Probe {
 				dbs[c] = db
 			}
 			if ev.ErrItab != 0 {
-				e.errType = span.ErrorType(t.Bin, ev.ErrItab)
+				e.errType = span.ErrorType(t, ev.ErrItab)
 			}
 			s := toSpan(e, db, text, t.Clock, attrs)
 			attrs = s.Attributes
@@ -174,11 +174,11 @@ func (db database) statement(b []byte, whole uint64, mode QueryText) stmt {
 // itabs the event carries; the data source name is read from the target's
 // memory (once per database; not at all if the program has exited by then).
 func describe(t *probe.Target, c connector) database {
-	typ, _ := t.Bin.ItabType(c.itab)
+	typ, _ := t.ItabType(c.itab)
 	var dsn string
 	switch strings.TrimPrefix(typ, "*") {
 	case "database/sql.dsnConnector": // sql.Open of a driver without OpenConnector
-		typ, _ = t.Bin.ItabType(c.driverItab)
+		typ, _ = t.ItabType(c.driverItab)
 		if offs, err := t.Bin.Fields(readFields); err == nil && t.Mem != nil {
 			dsn = readString(t, c.data+offs["database/sql.dsnConnector.dsn"])
 		}

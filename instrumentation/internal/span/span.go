@@ -9,7 +9,6 @@ import (
 
 	"github.com/glsotel/glsotel/exporter"
 	"github.com/glsotel/glsotel/instrumentation/probe"
-	"github.com/glsotel/glsotel/offsets"
 )
 
 // Base is struct span_base, as each probe's converter copies it out of its
@@ -56,12 +55,12 @@ func Str(n uint32, b []byte) string {
 	return string(b[:min(int(n), len(b))])
 }
 
-// ErrorType names an error's dynamic type from its itab for error.type,
-// e.g. "*net.OpError", or _OTHER when the binary does not tell (an itab
-// made at run time).
-func ErrorType(bin *offsets.Binary, itab uint64) string {
-	if t, ok := bin.ItabType(itab); ok {
-		return t
+// ErrorType names an error's dynamic type from its itab (a run-time
+// address) for error.type, e.g. "*net.OpError", or _OTHER when the binary
+// does not tell (an itab made at run time).
+func ErrorType(t *probe.Target, itab uint64) string {
+	if name, ok := t.ItabType(itab); ok {
+		return name
 	}
 	return "_OTHER"
 }

@@ -108,7 +108,7 @@ func panicType(t *probe.Target, desc uint64) string {
 	if desc == 0 {
 		return ""
 	}
-	name, err := t.Bin.TypeName(desc)
+	name, err := t.TypeName(desc)
 	if err != nil {
 		return ""
 	}
