@@ -349,6 +349,15 @@ func TestStaleArmNotReused(t *testing.T) {
 		}
 		return serr
 	}}
+	// The first connection's port is one below the ephemeral range, so no
+	// other test's connection takes it before it is dialled again.
+	for port := 20000 + os.Getpid()%8000; ; port++ {
+		if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			reuse.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+			break
+		}
+	}
 	dial := func() (net.Conn, net.Conn) {
 		t.Helper()
 		c, err := reuse.Dial("tcp4", ln.Addr().String())
