@@ -174,7 +174,7 @@ func TestBadInput(t *testing.T) {
 		{"Go too old", exec.Command(glsotelBin, "run", "--", old), "built with go1.20.14; glsotel needs go1.21.0 or newer"},
 		{"attach without target", exec.Command(glsotelBin, "attach"), "give one of --pid PID (GLSOTEL_TARGET_PID) or --exe PATH"},
 		{"attach to a bad pid", exec.Command(glsotelBin, "attach", "--pid", "12ab"), `"12ab" is not a process id`},
-		{"attach to no such exe", exec.Command(glsotelBin, "attach", "--exe", "/no/such/exe"), "/no/such/exe: no such file"},
+		{"attach to no such exe", exec.Command(glsotelBin, "attach", "--exe", "no/such/exe"), "no/such/exe: no such file"},
 		{"attach to a non-Go exe", exec.Command(glsotelBin, "attach", "--exe", "/bin/true"), "not a Go binary"},
 		{"invalid OTEL variable", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_TRACES_SAMPLER=sometimes"), "OTEL_TRACES_SAMPLER"},
 		{"invalid OTEL endpoint", withEnv(exec.Command(glsotelBin, "run", "--", "/bin/true"), "OTEL_EXPORTER_OTLP_ENDPOINT=::nope"), "OTEL_EXPORTER_OTLP_ENDPOINT"},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -347,6 +348,80 @@ func TestAttachExeReattach(t *testing.T) {
 	}
 }
 
+// TestAttachExeEvery: `glsotel attach --exe PATH` with PATH as the
+// targets see it (each runs in its own mount namespace, with the binary on
+// a tmpfs the agent's namespace does not have, as in a sidecar) traces
+// every process of it, those running at attach and one started later, each
+// with its own process.pid.
+func TestAttachExeEvery(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare(1) to give targets their own mount namespace")
+	}
+	bin := testbuild.Build(t, "apps/httpsvc", testbuild.Toolchains[0], false)
+	dir := t.TempDir() // empty here; a tmpfs holding the binary in each target's namespace
+	exe := filepath.Join(dir, "svc")
+	start := func() (*exec.Cmd, string) {
+		t.Helper()
+		svc := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+			fmt.Sprintf("mount -t tmpfs none %[1]s && cp %[2]s %[3]s && exec %[3]s serve 127.0.0.1:0", dir, bin, exe))
+		out, _ := svc.StdoutPipe()
+		svc.Stderr = os.Stderr
+		if err := svc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { svc.Process.Kill(); svc.Wait() })
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+		if !ok {
+			t.Fatalf("target: %q", line)
+		}
+		return svc, "http://" + addr
+	}
+	first, firstURL := start()
+	second, secondURL := start()
+	if _, err := os.Stat(exe); err == nil {
+		t.Fatalf("%s is visible to the agent: the test needs it not to be", exe)
+	}
+	recv := otlptest.Start(t)
+	agent := exec.Command(glsotelBin, "attach", "--exe", exe)
+	agent.Env = otelEnv(recv)
+	lines := streamStderr(t, agent)
+	waitLine(t, lines, "no such file here")
+	// Both running processes, in either order.
+	waitLines(t, lines, fmt.Sprintf("msg=attached pid=%d", first.Process.Pid), fmt.Sprintf("msg=attached pid=%d", second.Process.Pid))
+	third, thirdURL := start()
+	waitLine(t, lines, fmt.Sprintf("msg=attached pid=%d", third.Process.Pid))
+	want := map[string]int{"first": first.Process.Pid, "second": second.Process.Pid, "third": third.Process.Pid}
+	for run, base := range map[string]string{"first": firstURL, "second": secondURL, "third": thirdURL} {
+		s := &traced{base: base, client: http.DefaultClient}
+		s.get(t, "/work?id="+run, nil)
+	}
+	time.Sleep(500 * time.Millisecond) // the batch delay is 200 ms
+	agent.Process.Signal(os.Interrupt)
+	if err := agent.Wait(); err != nil {
+		t.Fatalf("agent: %v", err)
+	}
+	spans := recv.Spans()
+	for run, pid := range want {
+		var roots []otlptest.Span
+		for _, s := range spans {
+			if s.Attrs["url.query"] == "id="+run && s.Kind == tracepb.Span_SPAN_KIND_SERVER {
+				roots = append(roots, s)
+			}
+		}
+		if len(roots) != 1 {
+			t.Errorf("%s process: %d server spans, want 1", run, len(roots))
+			continue
+		}
+		if roots[0].Resource["process.pid"] != int64(pid) {
+			t.Errorf("%s process: process.pid %v, want %d", run, roots[0].Resource["process.pid"], pid)
+		}
+		if n := len(otlptest.Children(spans, roots[0].SpanID)); n != len(from) {
+			t.Errorf("%s process: %d client spans under the server span, want %d", run, n, len(from))
+		}
+	}
+}
+
 func otelEnv(recv *otlptest.Receiver) []string {
 	return append(os.Environ(),
 		"OTEL_SDK_DISABLED=false", "OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
@@ -378,18 +453,24 @@ func streamStderr(t *testing.T, cmd *exec.Cmd) <-chan string {
 
 func waitLine(t *testing.T, lines <-chan string, want string) {
 	t.Helper()
+	waitLines(t, lines, want)
+}
+
+// waitLines waits until a line containing each of wants has come, in any
+// order.
+func waitLines(t *testing.T, lines <-chan string, wants ...string) {
+	t.Helper()
+	left := slices.Clone(wants)
 	deadline := time.After(30 * time.Second)
-	for {
+	for len(left) > 0 {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("agent ended before printing %q", want)
+				t.Fatalf("agent ended before printing %q", left)
 			}
-			if strings.Contains(l, want) {
-				return
-			}
+			left = slices.DeleteFunc(left, func(w string) bool { return strings.Contains(l, w) })
 		case <-deadline:
-			t.Fatalf("no %q from the agent in 30s", want)
+			t.Fatalf("no %q from the agent in 30s", left)
 		}
 	}
 }

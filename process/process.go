@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -159,29 +161,54 @@ func InForegroundGroup() bool {
 	return err == nil && fg == unix.Getpgrp()
 }
 
-// FindExecutable returns the lowest pid of a running process whose
-// executable is the file at path (same device and inode, so symlinks and
-// relative paths match; a rebuilt binary at the same path matches its new
-// processes). ok is false when none runs.
-func FindExecutable(path string) (pid int, ok bool, err error) {
+// FindExecutables returns the pids of the running processes whose
+// executable is path, lowest first. path may be as this process sees it
+// (same device and inode, so symlinks and relative paths match, and a
+// rebuilt binary at the same path matches its new processes) or as the
+// target sees it: a sidecar container does not have the app's file, so
+// path is also looked up under each process's own root (/proc/PID/root)
+// and compared with the name the kernel gives its executable.
+func FindExecutables(path string) ([]int, error) {
 	want, err := os.Stat(path)
-	if err != nil {
-		return 0, false, fmt.Errorf("%s: %w", path, err)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, false, err
+		return nil, err
 	}
+	var pids []int
 	for _, e := range entries {
 		n, err := strconv.Atoi(e.Name())
 		if err != nil || n == os.Getpid() {
 			continue
 		}
-		if fi, err := os.Stat(fmt.Sprintf("/proc/%d/exe", n)); err == nil && os.SameFile(fi, want) && (!ok || n < pid) {
-			pid, ok = n, true
+		if runs(n, path, want) {
+			pids = append(pids, n)
 		}
 	}
-	return pid, ok, nil
+	slices.Sort(pids)
+	return pids, nil
+}
+
+// runs reports whether process pid's executable is path (want: its
+// stat here, nil when this filesystem has no such file).
+func runs(pid int, path string, want os.FileInfo) bool {
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return false // a kernel thread, a zombie, or gone
+	}
+	if want != nil && os.SameFile(fi, want) {
+		return true
+	}
+	if !filepath.IsAbs(path) {
+		return false // relative paths name files here only
+	}
+	if theirs, err := os.Stat(fmt.Sprintf("/proc/%d/root%s", pid, path)); err == nil {
+		return os.SameFile(fi, theirs)
+	}
+	return false
 }
 
 // Alive reports whether process pid exists (and is not a zombie).

@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,6 +55,10 @@ type Config struct {
 	// Stdin, Stdout, Stderr of a started program (default: the agent's).
 	Stdin          *os.File
 	Stdout, Stderr *os.File
+
+	// figures, under Watch, collects each session's self-metrics for
+	// one endpoint in place of one per session.
+	figures *figureSet
 }
 
 // Result describes a finished target.
@@ -248,7 +254,6 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		if inj != nil {
 			f.InjectOutcomes = inj.Outcomes()
 		}
-		processFigures(&f)
 		return f
 	}
 	if exp != nil {
@@ -262,9 +267,12 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		})
 	}
 	stopMetrics := func() {}
-	if cfg.MetricsAddr != "" {
+	if cfg.figures != nil {
+		cfg.figures.add(pid, figures)
+	} else if cfg.MetricsAddr != "" {
 		var addr string
-		if addr, stopMetrics, err = serveMetrics(cfg.MetricsAddr, figures); err != nil {
+		own := func() Figures { f := figures(); processFigures(&f); return f }
+		if addr, stopMetrics, err = serveMetrics(cfg.MetricsAddr, own); err != nil {
 			return fail(err)
 		}
 		logger(cfg).Info("self-metrics", "url", "http://"+addr+"/metrics")
@@ -305,6 +313,9 @@ func start(cfg Config, bin *offsets.Binary, pid int) (*probe.Session, func(*Resu
 		err = errors.Join(err, shutdown())
 		if exp != nil {
 			res.SpansExported, res.Loss = exp.Exported(), exp.Loss()
+		}
+		if cfg.figures != nil {
+			cfg.figures.end(pid)
 		}
 		return err
 	}
@@ -427,52 +438,150 @@ func console(w io.Writer) io.Writer {
 	return os.Stderr
 }
 
-// watchInterval is how often Watch looks for the target to (re)appear.
+// watchInterval is how often Watch looks for processes of the target.
 var watchInterval = 200 * time.Millisecond
 
-// Watch waits for a process running the executable at path, attaches to it
-// until it exits, then waits for the next one, until stop is closed: a
-// sidecar survives its target's restarts. Each process gets its own
-// session (and exporter resource: process.pid changes).
+// Watch traces every process running the executable at path until stop is
+// closed: those running now and those that start later, each with its own
+// session (and exporter resource: its own process.pid), so a sidecar
+// survives its target's restarts and covers all its replicas. path may be
+// as the target sees it (process.FindExecutables). One self-metrics
+// endpoint sums the sessions. A usage error (bad configuration) ends
+// Watch; a process that cannot be attached is logged and left alone.
 func Watch(cfg Config, path string, stop <-chan struct{}) error {
-	bin, err := OpenTarget(path) // fail early on a path that can never be traced
-	if err != nil {
-		return err
-	}
-	bin.Close()
 	log := logger(cfg)
+	if _, err := os.Stat(path); err == nil {
+		bin, err := OpenTarget(path) // fail early on a file that can never be traced
+		if err != nil {
+			return err
+		}
+		bin.Close()
+	} else if !filepath.IsAbs(path) {
+		return &UsageError{fmt.Errorf("%s: no such file (a path as the target sees it must be absolute)", path)}
+	} else {
+		log.Info("no such file here: matching it as the target's processes see it", "exe", path)
+	}
+	if cfg.MetricsAddr != "" {
+		set := &figureSet{live: map[int]func() Figures{}}
+		addr, stopMetrics, err := serveMetrics(cfg.MetricsAddr, set.sum)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		log.Info("self-metrics", "url", "http://"+addr+"/metrics")
+		cfg.figures = set
+	}
+	quit := make(chan struct{})
+	var quitOnce sync.Once
+	end := func() { quitOnce.Do(func() { close(quit) }) }
+	go func() {
+		select {
+		case <-stop:
+			end()
+		case <-quit:
+		}
+	}()
+	var (
+		mu      sync.Mutex
+		tracked = map[int]bool{} // pid -> being traced (false: could not attach)
+		wg      sync.WaitGroup
+		fatal   error
+	)
+	defer wg.Wait()
+	defer end()
 	waiting := false
 	for {
-		pid, ok, err := process.FindExecutable(path)
+		pids, err := process.FindExecutables(path)
 		if err != nil {
 			return &UsageError{err}
 		}
-		if !ok {
-			if !waiting {
-				log.Info("waiting for the target to start", "exe", path)
-				waiting = true
+		mu.Lock()
+		for pid, live := range tracked {
+			if !live && !slices.Contains(pids, pid) {
+				delete(tracked, pid) // gone: the pid may come back as a new process
 			}
-			select {
-			case <-stop:
-				return nil
-			case <-time.After(watchInterval):
-			}
-			continue
 		}
-		waiting = false
-		if _, err := Attach(cfg, pid, stop); err != nil {
-			if !process.Alive(pid) {
-				continue // it exited while we attached: wait for the next one
+		for _, pid := range pids {
+			if _, ok := tracked[pid]; ok {
+				continue
 			}
-			return err
+			tracked[pid] = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := Attach(cfg, pid, quit)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					delete(tracked, pid)
+					select {
+					case <-quit:
+					default:
+						log.Info("target exited", "pid", pid)
+					}
+				case !process.Alive(pid):
+					delete(tracked, pid) // it exited while we attached
+				case errors.As(err, new(*UsageError)):
+					if fatal == nil {
+						fatal = err
+					}
+					end()
+				default:
+					tracked[pid] = false
+					log.Error("cannot trace this process; leaving it alone", "pid", pid, "err", err)
+				}
+			}()
 		}
+		if len(tracked) == 0 && !waiting {
+			log.Info("waiting for the target to start", "exe", path)
+		}
+		waiting = len(tracked) == 0
+		mu.Unlock()
 		select {
-		case <-stop:
-			return nil
-		default:
-			log.Info("target exited", "pid", pid)
+		case <-quit:
+			wg.Wait()
+			return fatal
+		case <-time.After(watchInterval):
 		}
 	}
+}
+
+// figureSet sums the figures of Watch's sessions for its one self-metrics
+// endpoint: the live sessions' and what the ended ones left, so counters
+// never go down when a process exits.
+type figureSet struct {
+	mu    sync.Mutex
+	live  map[int]func() Figures
+	ended Figures
+}
+
+func (s *figureSet) add(pid int, f func() Figures) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live[pid] = f
+}
+
+// end takes pid's last figures (call it before its session's maps close).
+func (s *figureSet) end(pid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.live[pid]; f != nil {
+		s.ended.add(f())
+		delete(s.live, pid)
+	}
+}
+
+func (s *figureSet) sum() Figures {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t Figures
+	t.add(s.ended)
+	for _, f := range s.live {
+		t.add(f())
+	}
+	processFigures(&t)
+	return t
 }
 
 func logger(cfg Config) *slog.Logger {

@@ -37,6 +37,31 @@ type Figures struct {
 	AllocObjects uint64
 }
 
+// add sums g's per-session figures into f (not the process's own: CPU,
+// memory and allocations are the agent's, filled in once).
+func (f *Figures) add(g Figures) {
+	f.SpansExported += g.SpansExported
+	f.Loss.RingFull += g.Loss.RingFull
+	f.Loss.QueueFull += g.Loss.QueueFull
+	f.Loss.Failed += g.Loss.Failed
+	f.EventsLost = addCounts(f.EventsLost, g.EventsLost)
+	f.InjectOutcomes = addCounts(f.InjectOutcomes, g.InjectOutcomes)
+	f.Counters = addCounts(f.Counters, g.Counters)
+	if g.Injection != "" {
+		f.Injection = g.Injection
+	}
+}
+
+func addCounts(dst, src map[string]uint64) map[string]uint64 {
+	if len(src) > 0 && dst == nil {
+		dst = map[string]uint64{}
+	}
+	for k, v := range src {
+		dst[k] += v
+	}
+	return dst
+}
+
 // writeMetrics writes f in the Prometheus text exposition format.
 func writeMetrics(w io.Writer, f Figures) {
 	counter := func(name, help string) {
