@@ -7,12 +7,37 @@
 // lines (inject.h) right after the request line. No uprobe fires here.
 #include "glsotel/inject.h"
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
-/* Only the field we read; its offset is relocated against the running
- * kernel's BTF (CO-RE). */
+/* Only the fields we read; their offsets are relocated against the
+ * running kernel's BTF (CO-RE). */
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+struct pid_namespace {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+} __attribute__((preserve_access_index));
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+} __attribute__((preserve_access_index));
 struct task_struct {
 	__s32 tgid;
+	struct task_struct *group_leader;
+	struct pid *thread_pid;
 } __attribute__((preserve_access_index));
+
+/* The inode of the pid namespace the agent sees pids in, when it is not
+ * the initial one (a sidecar sharing its app's namespace: the app is pid
+ * 1 there); 0 in the initial namespace. */
+volatile const __u32 agent_pidns;
+
+/* Nesting deeper than this is not looked through. */
+#define PIDNS_LEVELS 8
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -31,7 +56,8 @@ char __license[] SEC("license") = "Dual MIT/GPL";
  * segments. */
 #define RELINEARIZE_MAX 16384
 
-/* Processes whose connections are tracked (tgid -> 1), kept by the agent. */
+/* Processes whose connections are tracked (pid as the agent sees it ->
+ * 1), kept by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -114,6 +140,26 @@ static __always_inline void sockops_key(struct bpf_sock_ops *skops, struct injec
 	inject_addr(k, family, ip4, ip6);
 }
 
+/* agent_tgid is task's process id as the agent sees it (inject_targets'
+ * keys), or 0 when the task is not in the agent's pid namespace. */
+static __always_inline __u32 agent_tgid(struct task_struct *task)
+{
+	if (!agent_pidns)
+		return task->tgid;
+	struct pid *p = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(p, level);
+	for (int i = 0; i < PIDNS_LEVELS; i++) {
+		if (i > level)
+			break;
+		struct upid u;
+		if (bpf_core_read(&u, sizeof(u), &p->numbers[i]))
+			break;
+		if (BPF_CORE_READ(u.ns, ns.inum) == agent_pidns)
+			return u.nr;
+	}
+	return 0;
+}
+
 SEC("sockops")
 int sockops_track_target_connections(struct bpf_sock_ops *skops)
 {
@@ -122,8 +168,8 @@ int sockops_track_target_connections(struct bpf_sock_ops *skops)
 	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
 		/* Not bpf_get_current_pid_tgid: sockops lack it before 6.10. */
 		struct task_struct *task = bpf_get_current_task_btf();
-		__u32 tgid = task->tgid;
-		if (!bpf_map_lookup_elem(&inject_targets, &tgid))
+		__u32 ours = agent_tgid(task), tgid = task->tgid;
+		if (!ours || !bpf_map_lookup_elem(&inject_targets, &ours))
 			return 1;
 		cookie = bpf_get_socket_cookie(skops);
 		bpf_map_update_elem(&inject_connecting, &cookie, &tgid, BPF_ANY);

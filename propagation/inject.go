@@ -223,7 +223,18 @@ func StartSockMsgInjector(pid int) (_ *SockMsgInjector, err error) {
 		}
 		cg = in.cgdir
 	}
-	if err := loadInjectObjects(&in.objs, nil); err != nil {
+	spec, err := loadInject()
+	if err != nil {
+		return nil, fmt.Errorf("load the sk_msg injector: %w", err)
+	}
+	ns, err := ownPidNamespace()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["agent_pidns"].Set(ns); err != nil {
+		return nil, fmt.Errorf("sk_msg injector: set agent_pidns: %w", err)
+	}
+	if err := spec.LoadAndAssign(&in.objs, nil); err != nil {
 		return nil, fmt.Errorf("load the sk_msg injector: %w", err)
 	}
 	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
@@ -240,6 +251,25 @@ func StartSockMsgInjector(pid int) (_ *SockMsgInjector, err error) {
 		return nil, err
 	}
 	return in, nil
+}
+
+// initPidNamespace is the inode of the initial pid namespace
+// (PROC_PID_INIT_INO): a fixed number.
+const initPidNamespace = 0xEFFFFFFC
+
+// ownPidNamespace is the inode of the pid namespace this process sees pids
+// in, 0 for the initial one: in a sidecar that shares its app's namespace
+// the pids we track are not the kernel's (task->tgid), so the injector's
+// programs translate.
+func ownPidNamespace() (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return 0, fmt.Errorf("our pid namespace: %w", err)
+	}
+	if st.Ino == initPidNamespace {
+		return 0, nil
+	}
+	return uint32(st.Ino), nil
 }
 
 // processCgroup is pid's cgroup v2 group under the hierarchy mounted at

@@ -7,10 +7,14 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 )
 
 const testLine = "Traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
@@ -22,12 +26,60 @@ func arm(t *testing.T, in *SockMsgInjector, c net.Conn, line string) {
 	armReplace(t, in, c, line, false)
 }
 
+// kernelTgid is this process's id as BPF programs see it
+// (bpf_get_current_pid_tgid: the initial pid namespace's), which the client
+// probe arms under; os.Getpid differs inside a pid namespace. A raw
+// tracepoint program run with BPF_PROG_TEST_RUN runs in our task.
+func kernelTgid(t *testing.T) uint32 {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.RawTracepoint, License: "GPL",
+		Instructions: asm.Instructions{
+			asm.FnGetCurrentPidTgid.Call(),
+			asm.RSh.Imm(asm.R0, 32),
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	ret, err := prog.Run(&ebpf.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ret
+}
+
+// TestSockMsgInjectorPidNamespace: the agent in a pid namespace of its
+// own (a sidecar sharing its app's: the app is pid 1 there) tracks pids
+// as it sees them, not as the kernel's task->tgid has them. Runs
+// TestSockMsgInjector in a new pid namespace (unshare(1)).
+func TestSockMsgInjectorPidNamespace(t *testing.T) {
+	if os.Getenv("GLSOTEL_TEST_IN_PIDNS") != "" {
+		t.Skip("already inside")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare(1) to make a pid namespace")
+	}
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", os.Args[0], "-test.run", "^TestSockMsgInjector$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GLSOTEL_TEST_IN_PIDNS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestSockMsgInjector") {
+		t.Fatalf("TestSockMsgInjector in a pid namespace: %v\n%s", err, out)
+	}
+	if ns, err := ownPidNamespace(); err != nil || ns != 0 {
+		t.Errorf("our own pid namespace: %d, %v; want 0 (the initial one)", ns, err)
+	}
+}
+
 // armReplace arms c like arm; replace: the request carries a forwarded
 // traceparent whose value the line's replaces.
 func armReplace(t *testing.T, in *SockMsgInjector, c net.Conn, line string, replace bool) {
 	t.Helper()
 	l, r := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
-	k := injectInjectKey{Tgid: uint32(os.Getpid()), Lport: uint16(l.Port), Rport: uint16(r.Port)}
+	k := injectInjectKey{Tgid: kernelTgid(t), Lport: uint16(l.Port), Rport: uint16(r.Port)}
 	copy(k.Raddr[:], r.IP.To16())
 	h := injectInjectHeader{Len: uint32(len(line))}
 	if replace {

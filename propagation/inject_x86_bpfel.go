@@ -50,6 +50,7 @@ const (
 	injectMapInjectTargets                  = "inject_targets"
 	injectProgSkMsgInjectHeaders            = "sk_msg_inject_headers"
 	injectProgSockopsTrackTargetConnections = "sockops_track_target_connections"
+	injectVarAgentPidns                     = "agent_pidns"
 	injectVarUnusedInjectHeader             = "unused_inject_header"
 	injectVarUnusedInjectOutcome            = "unused_inject_outcome"
 )
@@ -115,6 +116,7 @@ type injectMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type injectVariableSpecs struct {
+	AgentPidns          *ebpf.VariableSpec `ebpf:"agent_pidns"`
 	UnusedInjectHeader  *ebpf.VariableSpec `ebpf:"unused_inject_header"`
 	UnusedInjectOutcome *ebpf.VariableSpec `ebpf:"unused_inject_outcome"`
 }
@@ -160,6 +162,7 @@ func (m *injectMaps) Close() error {
 //
 // It can be passed to loadInjectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type injectVariables struct {
+	AgentPidns          *ebpf.Variable `ebpf:"agent_pidns"`
 	UnusedInjectHeader  *ebpf.Variable `ebpf:"unused_inject_header"`
 	UnusedInjectOutcome *ebpf.Variable `ebpf:"unused_inject_outcome"`
 }

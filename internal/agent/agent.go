@@ -110,7 +110,7 @@ func openChecked(path string) (*offsets.Binary, error) {
 	}
 	if err := process.Preflight(); err != nil {
 		bin.Close()
-		return nil, err
+		return nil, &UsageError{err} // the host cannot change: ends Watch too
 	}
 	return bin, nil
 }
@@ -444,7 +444,10 @@ var watchInterval = 200 * time.Millisecond
 // Watch traces every process running the executable at path until stop is
 // closed: those running now and those that start later, each with its own
 // session (and exporter resource: its own process.pid), so a sidecar
-// survives its target's restarts and covers all its replicas. path may be
+// survives its target's restarts and covers all its replicas. A process is
+// attached once it has been seen twice, watchInterval apart: short-lived
+// runs of the same executable (a healthcheck, a CLI subcommand) are not
+// worth loading probes for. path may be
 // as the target sees it (process.FindExecutables). One self-metrics
 // endpoint sums the sessions. A usage error (bad configuration) ends
 // Watch; a process that cannot be attached is logged and left alone.
@@ -490,6 +493,7 @@ func Watch(cfg Config, path string, stop <-chan struct{}) error {
 	defer wg.Wait()
 	defer end()
 	waiting := false
+	var seen []int // at the last look
 	for {
 		pids, err := process.FindExecutables(path)
 		if err != nil {
@@ -502,8 +506,8 @@ func Watch(cfg Config, path string, stop <-chan struct{}) error {
 			}
 		}
 		for _, pid := range pids {
-			if _, ok := tracked[pid]; ok {
-				continue
+			if _, ok := tracked[pid]; ok || !slices.Contains(seen, pid) {
+				continue // traced, or new: attach when it is still there at the next look
 			}
 			tracked[pid] = true
 			wg.Add(1)
@@ -533,10 +537,12 @@ func Watch(cfg Config, path string, stop <-chan struct{}) error {
 				}
 			}()
 		}
-		if len(tracked) == 0 && !waiting {
+		seen = pids
+		idle := len(tracked) == 0 && len(pids) == 0
+		if idle && !waiting {
 			log.Info("waiting for the target to start", "exe", path)
 		}
-		waiting = len(tracked) == 0
+		waiting = idle
 		mu.Unlock()
 		select {
 		case <-quit:
