@@ -3,7 +3,8 @@
 # needs (clang, llvm, libbpf headers; the generated objects are committed,
 # so `go build` needs none of it) and what the tests need (a PostgreSQL
 # server, which the tests start themselves on a private port; GNU objdump,
-# which the RET decoder's test checks it against).
+# which the RET decoder's test checks it against; a Docker engine and
+# docker-compose for the compose end-to-end test, started by scripts/docker.sh).
 set -euo pipefail
 need=()
 command -v clang >/dev/null || need+=(clang)
@@ -12,6 +13,8 @@ command -v llvm-strip >/dev/null || need+=(llvm)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v objdump >/dev/null || need+=(binutils)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
