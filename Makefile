@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all build demo demo-db demo-gls test vet generate check-generated bench bench-gls bench-inject offsets vmtest clean
+.PHONY: all build demo demo-db demo-gls test vet generate check-generated bench bench-gls bench-inject offsets vmtest clean image demo-images compose-demo compose-down e2e-compose
 
 all: build
 
@@ -31,9 +31,47 @@ demo-gls: build $(BIN)/gls
 
 # Everything: unit tests, root BPF tests, end-to-end tests (they start
 # their own PostgreSQL; install-deps installs the server when missing).
+# Jaeger is built once (minutes) before the tests run, so no test waits on
+# it; the compose test starts a Docker engine (scripts/docker.sh).
 test: vet
 	scripts/install-deps.sh
-	$(GO) test $(GOFLAGS_TEST) ./...
+	scripts/jaeger.sh >/dev/null
+	$(GO) test $(GOFLAGS_TEST) -timeout 30m ./...
+	cd deploy/k8s && $(GO) test $(GOFLAGS_TEST) ./...
+
+# The agent's sidecar image (deploy/Dockerfile): FROM scratch, the static
+# binary and CA certificates only.
+IMAGE ?= glsotel:latest
+image:
+	scripts/docker.sh
+	rm -rf $(BIN)/image && mkdir -p $(BIN)/image
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/image/glsotel ./cmd/glsotel
+	cp deploy/Dockerfile /etc/ssl/certs/ca-certificates.crt $(BIN)/image/
+	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$$(git describe --always --dirty 2>/dev/null || echo dev) -t $(IMAGE) $(BIN)/image >/dev/null
+	@docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' $(IMAGE)
+
+# The compose demo's services (deploy/compose/demo): static, FROM scratch.
+demo-images:
+	scripts/docker.sh
+	deploy/compose/build-demo-images.sh
+
+# The demo with sidecars and Jaeger (deploy/compose/docker-compose.yml).
+# Users get the official Jaeger and PostgreSQL images (pulled); set
+# JAEGER_IMAGE / POSTGRES_IMAGE to use others.
+COMPOSE := docker-compose -p glsotel-demo -f deploy/compose/docker-compose.yml
+compose-demo: image demo-images
+	$(COMPOSE) up -d
+	@echo "demo up: curl http://127.0.0.1:8080/shop/1, then see the traces at http://localhost:16686 (services front, back); make compose-down stops it"
+
+compose-down:
+	$(COMPOSE) down -v
+
+# The compose demo end to end: real engine, local images (Jaeger built
+# from the module proxy), traces read back through Jaeger's API.
+e2e-compose:
+	scripts/install-deps.sh
+	scripts/jaeger.sh >/dev/null
+	$(GO) test $(GOFLAGS_TEST) -timeout 20m -v -run TestCompose ./e2e/compose/
 
 vet:
 	@bad=$$(gofmt -l .); if [ -n "$$bad" ]; then echo "gofmt: these files need formatting:"; echo "$$bad"; exit 1; fi
@@ -45,6 +83,8 @@ vet:
 	cd e2e/apps/realsvc && $(GO) vet ./...
 	for a in appmain muxsvc chisvc gorillasvc ginsvc echosvc proxy; do (cd e2e/apps/$$a && $(GO) vet ./...) || exit 1; done
 	cd bench/apps/svc && $(GO) vet ./...
+	cd deploy/compose/demo && $(GO) vet ./...
+	cd deploy/k8s && $(GO) vet ./...
 
 # Rebuild every BPF object with clang (installed from Debian when missing).
 generate:

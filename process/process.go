@@ -23,9 +23,13 @@ import (
 var ErrNotSupported = errors.New("not supported on this host")
 
 // Preflight checks privileges and kernel support before anything is loaded,
-// so that the user gets one clear line instead of a BPF error.
+// so that the user gets one clear line instead of a BPF error. Privileges
+// come first: without them the kernel feature probes fail for that reason.
 func Preflight() error {
-	return preflight("/proc/self/status", "/sys/bus/event_source/devices/uprobe/type")
+	if err := preflight("/proc/self/status", "/sys/bus/event_source/devices/uprobe/type"); err != nil {
+		return err
+	}
+	return checkKernel(kernelChecks)
 }
 
 func preflight(status, uprobePMU string) error {
@@ -66,7 +70,9 @@ func Executable(pid int) (string, error) {
 		return "", fmt.Errorf("process %d: %w", pid, err)
 	}
 	p := fmt.Sprintf("/proc/%d/exe", pid)
-	if _, err := os.Stat(p); err != nil {
+	if _, err := os.Stat(p); errors.Is(err, os.ErrPermission) {
+		return "", fmt.Errorf("process %d: executable: %w (another process's executable needs CAP_SYS_PTRACE)", pid, err)
+	} else if err != nil {
 		return "", fmt.Errorf("process %d: executable: %w", pid, err)
 	}
 	return p, nil
@@ -178,37 +184,48 @@ func FindExecutables(path string) ([]int, error) {
 		return nil, err
 	}
 	var pids []int
+	var denied error
 	for _, e := range entries {
 		n, err := strconv.Atoi(e.Name())
 		if err != nil || n == os.Getpid() {
 			continue
 		}
-		if runs(n, path, want) {
+		ok, err := runs(n, path, want)
+		if ok {
 			pids = append(pids, n)
+		} else if err != nil && denied == nil {
+			denied = err
 		}
+	}
+	if len(pids) == 0 && denied != nil {
+		return nil, denied
 	}
 	slices.Sort(pids)
 	return pids, nil
 }
 
 // runs reports whether process pid's executable is path (want: its
-// stat here, nil when this filesystem has no such file).
-func runs(pid int, path string, want os.FileInfo) bool {
+// stat here, nil when this filesystem has no such file). The error is
+// one of not being allowed to look (without it, Watch would wait for ever).
+func runs(pid int, path string, want os.FileInfo) (bool, error) {
 	exe := fmt.Sprintf("/proc/%d/exe", pid)
 	fi, err := os.Stat(exe)
+	if errors.Is(err, os.ErrPermission) {
+		return false, fmt.Errorf("%s: %w (another process's executable needs CAP_SYS_PTRACE)", exe, err)
+	}
 	if err != nil {
-		return false // a kernel thread, a zombie, or gone
+		return false, nil // a kernel thread, a zombie, or gone
 	}
 	if want != nil && os.SameFile(fi, want) {
-		return true
+		return true, nil
 	}
 	if !filepath.IsAbs(path) {
-		return false // relative paths name files here only
+		return false, nil // relative paths name files here only
 	}
 	if theirs, err := os.Stat(fmt.Sprintf("/proc/%d/root%s", pid, path)); err == nil {
-		return os.SameFile(fi, theirs)
+		return os.SameFile(fi, theirs), nil
 	}
-	return false
+	return false, nil
 }
 
 // Alive reports whether process pid exists (and is not a zombie).

@@ -1,7 +1,6 @@
 package propagation
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -60,9 +59,9 @@ func ParseInjection(s string) (string, error) {
 // ChooseInjection resolves a parsed GLSOTEL_INJECT value on this host and
 // says why. auto takes write_user where the kernel allows
 // bpf_probe_write_user (no lockdown, and a program using it loads), else
-// sk_msg where cgroup v2 and sk_msg programs are available, else off. A
-// path asked for by name that the host lacks is an error wrapping
-// ebpf.ErrNotSupported.
+// sk_msg where a cgroup v2 hierarchy is mounted or can be (a trial mount,
+// undone), else off. A path asked for by name that the host lacks is an
+// error wrapping ebpf.ErrNotSupported.
 func ChooseInjection(want string) (Injection, string, error) {
 	switch want {
 	case "off":
@@ -82,8 +81,12 @@ func ChooseInjection(want string) (Injection, string, error) {
 	if wu == nil {
 		return InjectWriteUser, "kernel lockdown is off and bpf_probe_write_user loads", nil
 	}
-	if _, err := cgroup2Mount(); err != nil {
+	note, err := cgroup2Available()
+	if err != nil {
 		return InjectOff, fmt.Sprintf("%v; %v", wu, err), nil
+	}
+	if note != "" {
+		return InjectSockMsg, fmt.Sprintf("%v; %s", wu, note), nil
 	}
 	return InjectSockMsg, wu.Error(), nil
 }
@@ -156,54 +159,20 @@ func WriteUserAllowed() error {
 	return nil
 }
 
-// cgroup2Mount finds a mounted cgroup v2 hierarchy.
-func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "36 35 0:30 / /sys/fs/cgroup rw,... shared:9 - cgroup2 cgroup2 rw"
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, fs := strings.Fields(pre), strings.Fields(post)
-		if ok && len(fields) >= 5 && len(fs) > 0 && fs[0] == "cgroup2" && fields[3] == "/" {
-			return unescapeMount(fields[4]), nil
-		}
-	}
-	return "", fmt.Errorf("no cgroup v2 hierarchy is mounted (sk_msg injection attaches to one): %w", ebpf.ErrNotSupported)
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // SockMsgInjector inserts trace headers at the socket layer for the
 // processes it tracks. Its methods are safe for one goroutine at a time.
 type SockMsgInjector struct {
-	objs  injectObjects
-	ops   link.Link
-	cgdir string // a cgroup2 mount of our own, unmounted at Close
+	objs   injectObjects
+	ops    link.Link
+	cgdir  string // a cgroup2 mount of our own, unmounted at Close
+	cgroup TargetCgroup
 }
 
 // StartSockMsgInjector loads the sockops and sk_msg programs, attaches
 // them (sk_msg to the sockhash first, then sockops to pid's cgroup v2
 // group, so only sockets made in that subtree are looked at; a hierarchy is
-// mounted under /run/glsotel when none is) and tracks pid.
+// mounted under /run/glsotel when none is) and tracks pid. Cgroup says
+// which group that is and how it was found.
 func StartSockMsgInjector(pid int) (_ *SockMsgInjector, err error) {
 	in := &SockMsgInjector{}
 	defer func() {
@@ -211,17 +180,15 @@ func StartSockMsgInjector(pid int) (_ *SockMsgInjector, err error) {
 			in.Close()
 		}
 	}()
-	cg, err := cgroup2Mount()
+	mounts, err := cgroup2Mounts(selfMountinfo)
 	if err != nil {
-		in.cgdir = "/run/glsotel/cgroup2"
-		if err := os.MkdirAll(in.cgdir, 0o700); err != nil {
+		return nil, err
+	}
+	if len(mounts) == 0 {
+		if in.cgdir, err = mountCgroup2(); err != nil {
 			return nil, err
 		}
-		if err := unix.Mount("cgroup2", in.cgdir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			in.cgdir = ""
-			return nil, fmt.Errorf("mount cgroup2 for the sk_msg injector: %w", errors.Join(ebpf.ErrNotSupported, err))
-		}
-		cg = in.cgdir
+		mounts = []cgroupMount{{Dir: in.cgdir, Root: "/"}}
 	}
 	spec, err := loadInject()
 	if err != nil {
@@ -242,10 +209,12 @@ func StartSockMsgInjector(pid int) (_ *SockMsgInjector, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("attach sk_msg to its sockhash: %w", err)
 	}
-	cg = processCgroup(cg, pid)
-	in.ops, err = link.AttachCgroup(link.CgroupOptions{Path: cg, Attach: ebpf.AttachCGroupSockOps, Program: in.objs.SockopsTrackTargetConnections})
+	// Unreadable (pid gone): the resolver falls back to a mount's root.
+	procCgroup, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	in.cgroup = resolveCgroup(mounts, pid, string(procCgroup))
+	in.ops, err = link.AttachCgroup(link.CgroupOptions{Path: in.cgroup.Dir, Attach: ebpf.AttachCGroupSockOps, Program: in.objs.SockopsTrackTargetConnections})
 	if err != nil {
-		return nil, fmt.Errorf("attach sockops to cgroup %s: %w", cg, err)
+		return nil, fmt.Errorf("attach sockops to cgroup %s: %w", in.cgroup.Dir, err)
 	}
 	if err := in.track(pid); err != nil {
 		return nil, err
@@ -272,24 +241,9 @@ func ownPidNamespace() (uint32, error) {
 	return uint32(st.Ino), nil
 }
 
-// processCgroup is pid's cgroup v2 group under the hierarchy mounted at
-// root ("0::/system.slice/x" in /proc/PID/cgroup), or root itself when it
-// cannot be found there (another cgroup namespace, for one).
-func processCgroup(root string, pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		return root
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rel, ok := strings.CutPrefix(line, "0::"); ok {
-			dir := filepath.Join(root, rel)
-			if st, err := os.Stat(dir); err == nil && st.IsDir() {
-				return dir
-			}
-		}
-	}
-	return root
-}
+// Cgroup is the cgroup v2 group sockops is attached to, and how it was
+// found; not Exact: a mount's root, worth a warning.
+func (in *SockMsgInjector) Cgroup() TargetCgroup { return in.cgroup }
 
 // Armed is the map probes arm connections in (inject_armed in
 // bpf/include/glsotel/inject.h); the session shares it with them.

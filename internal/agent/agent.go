@@ -370,6 +370,11 @@ func startInjection(cfg Config, pid int) (propagation.Injection, *propagation.So
 			log.Warn("traceparent injection", "path", "off", "reason", err)
 			return propagation.InjectOff, nil, nil
 		}
+		if c := inj.Cgroup(); c.Exact {
+			log.Info("sk_msg injector", "cgroup", c.Dir, "found", c.How)
+		} else {
+			log.Warn("sk_msg injector: the target's cgroup was not found", "cgroup", c.Dir, "reason", c.How)
+		}
 	}
 	log.Info("traceparent injection", "path", mode.String(), "reason", why)
 	return mode, inj, nil
@@ -453,6 +458,9 @@ var watchInterval = 200 * time.Millisecond
 // Watch; a process that cannot be attached is logged and left alone.
 func Watch(cfg Config, path string, stop <-chan struct{}) error {
 	log := logger(cfg)
+	if err := process.Preflight(); err != nil {
+		return &UsageError{err} // a host that cannot trace: say so now, not at the first process
+	}
 	if _, err := os.Stat(path); err == nil {
 		bin, err := OpenTarget(path) // fail early on a file that can never be traced
 		if err != nil {
