@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -142,6 +143,9 @@ func newResource(cfg Config, t Target) *resource.Resource {
 		semconv.ProcessRuntimeVersion(t.GoVersion),
 		semconv.TelemetryDistroName("glsotel"),
 		semconv.TelemetryDistroVersion(Version),
+		// The spans leave through the OpenTelemetry Go SDK's exporters.
+		semconv.TelemetrySDKName("opentelemetry"),
+		semconv.TelemetrySDKVersion(sdk.Version()),
 		semconv.TelemetrySDKLanguageGo,
 	)
 	return resource.NewWithAttributes(semconv.SchemaURL, attrs...)

@@ -5,6 +5,7 @@ package process
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -185,19 +186,25 @@ func FindExecutables(path string) ([]int, error) {
 	}
 	var pids []int
 	var denied error
+	readable := 0
 	for _, e := range entries {
 		n, err := strconv.Atoi(e.Name())
 		if err != nil || n == os.Getpid() {
 			continue
 		}
 		ok, err := runs(n, path, want)
-		if ok {
+		switch {
+		case ok:
 			pids = append(pids, n)
-		} else if err != nil && denied == nil {
-			denied = err
+		case err != nil:
+			denied = cmp.Or(denied, err)
+		default:
+			readable++
 		}
 	}
-	if len(pids) == 0 && denied != nil {
+	// Some processes may be out of reach (another user namespace's); none
+	// in reach means we lack the capability, and would wait for ever.
+	if len(pids) == 0 && readable == 0 && denied != nil {
 		return nil, denied
 	}
 	slices.Sort(pids)
@@ -206,7 +213,7 @@ func FindExecutables(path string) ([]int, error) {
 
 // runs reports whether process pid's executable is path (want: its
 // stat here, nil when this filesystem has no such file). The error is
-// one of not being allowed to look (without it, Watch would wait for ever).
+// one of not being allowed to look.
 func runs(pid int, path string, want os.FileInfo) (bool, error) {
 	exe := fmt.Sprintf("/proc/%d/exe", pid)
 	fi, err := os.Stat(exe)
