@@ -2,7 +2,6 @@ package main
 
 import (
 	"net"
-	"net/http"
 
 	"github.com/glsotel/glsotel/internal/promtext"
 )
@@ -17,12 +16,7 @@ type selfMetrics struct {
 
 // scrapeAgent reads the agent's /metrics page (glsotel --metrics).
 func scrapeAgent(addr string) (selfMetrics, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return selfMetrics{}, err
-	}
-	defer resp.Body.Close()
-	v, err := promtext.Parse(resp.Body)
+	v, err := promtext.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return selfMetrics{}, err
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net"
-	"net/http"
 	"regexp"
 	"strconv"
 	"sync"
@@ -88,15 +87,7 @@ func freeAddr(t *testing.T) string {
 
 // scrape reads the agent's self-metrics: series (with labels) -> value.
 func scrape(t *testing.T, url string) map[string]uint64 {
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	vals, err := promtext.Parse(resp.Body)
+	vals, err := promtext.Get(url)
 	if err != nil || len(vals) == 0 {
 		t.Fatalf("metrics at %s: %v (%d series)", url, err, len(vals))
 	}

@@ -437,12 +437,7 @@ func waitOK(t *testing.T, url string) {
 // metrics reads a self-metrics page: "name{labels}" -> value.
 func metrics(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m, err := promtext.Parse(resp.Body)
+	m, err := promtext.Get(url)
 	if err != nil {
 		t.Fatalf("%s: %v", url, err)
 	}
